@@ -1,0 +1,98 @@
+//! Token signing (Dex `signer.Signer`).
+//!
+//! A [`Signer`] hands out the key to sign with now and publishes every key a relying party may
+//! need to verify (`/keys`). The engine takes one [`SigningKey`] per token: its algorithm
+//! decides the hash of `at_hash`/`c_hash` (OIDC Core §3.1.3.6) and the same key then signs, so a
+//! rotation between the two steps cannot produce a token whose hashes disagree with its `alg`.
+//! Dex's `Sign(payload)`/`Algorithm()` pair has that race; this shape does not.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::model::Jwk;
+
+/// JWS algorithms oxidex signs with (RFC 7518 §3.1, RFC 8037).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256; the default, and the only algorithm the Kubernetes API
+    /// server accepts without extra configuration.
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE `alg` name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RS256",
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE `alg` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "RS256" => Some(SigningAlgorithm::Rs256),
+            "ES256" => Some(SigningAlgorithm::Es256),
+            "EdDSA" => Some(SigningAlgorithm::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One key, ready to sign.
+#[async_trait]
+pub trait SigningKey: Send + Sync {
+    /// The `kid` header value; it is published in `/keys`.
+    fn key_id(&self) -> &str;
+
+    /// The `alg` header value.
+    fn algorithm(&self) -> SigningAlgorithm;
+
+    /// Signs a JWS signing input (`BASE64URL(header) '.' BASE64URL(payload)`) and returns the
+    /// raw signature bytes.
+    async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// Signs tokens and publishes verification keys.
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// The key to sign with now. Hold it for one token, not longer: rotation replaces it.
+    async fn signing_key(&self) -> Result<Arc<dyn SigningKey>>;
+
+    /// Public keys for `/keys`: the signing key, the next key once published, and retired keys
+    /// until the tokens they signed have expired.
+    async fn validation_keys(&self) -> Result<Vec<Jwk>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_names() {
+        for alg in [
+            SigningAlgorithm::Rs256,
+            SigningAlgorithm::Es256,
+            SigningAlgorithm::EdDsa,
+        ] {
+            assert_eq!(SigningAlgorithm::from_name(alg.as_str()), Some(alg));
+        }
+        assert_eq!(SigningAlgorithm::from_name("none"), None);
+        assert_eq!(SigningAlgorithm::from_name("HS256"), None);
+    }
+}
