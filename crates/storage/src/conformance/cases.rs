@@ -13,7 +13,7 @@ use oxidex_core::model::{
     RefreshTokenRef, SigningKeys, VerificationKey,
 };
 use oxidex_core::secret::{ClientSecret, TokenHash};
-use oxidex_core::storage::{Record, RecordKind, Store, Versioned};
+use oxidex_core::storage::{RecordKind, Store, Versioned};
 use oxidex_core::{Error, ErrorKind};
 
 use super::{Case, CaseFuture};

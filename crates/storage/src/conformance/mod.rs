@@ -13,13 +13,26 @@
 //! In an integration test of your crate (with `oxidex-storage` and its `conformance` feature as
 //! a dev-dependency), one line generates one `#[test]` per case:
 //!
-//! ```ignore
+//! ```
+//! # use oxidex_storage::MemoryStorage as MyStorage;
 //! oxidex_storage::storage_conformance_tests!(|| async { MyStorage::new() });
+//! # fn main() {}
 //! ```
 //!
 //! The factory returns anything that converts into a [`Fixture`]: your storage itself, or
 //! [`Fixture::with_guard`] when something (a temporary directory, a test database) must live
-//! as long as the case. To run the whole suite as a single test instead, call [`run_all`].
+//! as long as the case. To run the whole suite as a single test instead, call [`run_all`]:
+//!
+//! ```
+//! use oxidex_storage::MemoryStorage;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let passed = oxidex_storage::conformance::run_all(|| async { MemoryStorage::new() })
+//!     .await
+//!     .unwrap_or_else(|failures| panic!("{failures:#?}"));
+//! assert_eq!(passed, oxidex_storage::conformance::case_names().len());
+//! # });
+//! ```
 //!
 //! A failing case panics with the case name, the file and line of the failed check, and what
 //! differed.
