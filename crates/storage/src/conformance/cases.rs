@@ -1393,11 +1393,3 @@ async fn invalid_keys_rejected(store: Store) -> CaseResult {
         "invalid keys reached the backend".into()
     })
 }
-
-#[allow(
-    dead_code,
-    reason = "keeps the Record trait in scope for readers of this file"
-)]
-fn _record_kinds_used<R: Record>() -> RecordKind {
-    R::KIND
-}
