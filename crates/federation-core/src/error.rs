@@ -163,6 +163,30 @@ impl Error {
         }
     }
 
+    /// [`Error::NotFound`] for `key`.
+    pub fn not_found(kind: RecordKind, key: &str) -> Self {
+        Error::NotFound {
+            kind,
+            key: key.to_owned(),
+        }
+    }
+
+    /// [`Error::AlreadyExists`] for `key`.
+    pub fn already_exists(kind: RecordKind, key: &str) -> Self {
+        Error::AlreadyExists {
+            kind,
+            key: key.to_owned(),
+        }
+    }
+
+    /// [`Error::Conflict`] for `key`.
+    pub fn conflict(kind: RecordKind, key: &str) -> Self {
+        Error::Conflict {
+            kind,
+            key: key.to_owned(),
+        }
+    }
+
     /// A backend error with the driver's error attached.
     pub fn backend(
         backend: &'static str,

@@ -60,10 +60,7 @@ impl Storage for MemoryStorage {
             let version = state.next_version();
             let records = state.records.entry(kind).or_default();
             if records.contains_key(key) {
-                return Err(Error::AlreadyExists {
-                    kind,
-                    key: key.to_owned(),
-                });
+                return Err(Error::already_exists(kind, key));
             }
             records.insert(
                 key.to_owned(),
@@ -88,10 +85,7 @@ impl Storage for MemoryStorage {
                     version: entry.version,
                     value: entry.value.clone(),
                 })
-                .ok_or_else(|| Error::NotFound {
-                    kind,
-                    key: key.to_owned(),
-                })
+                .ok_or_else(|| Error::not_found(kind, key))
         })
     }
 
@@ -127,15 +121,9 @@ impl Storage for MemoryStorage {
                 .records
                 .get_mut(&kind)
                 .and_then(|records| records.get_mut(key))
-                .ok_or_else(|| Error::NotFound {
-                    kind,
-                    key: key.to_owned(),
-                })?;
+                .ok_or_else(|| Error::not_found(kind, key))?;
             if entry.version != expected {
-                return Err(Error::Conflict {
-                    kind,
-                    key: key.to_owned(),
-                });
+                return Err(Error::conflict(kind, key));
             }
             *entry = Entry {
                 version,
@@ -153,10 +141,7 @@ impl Storage for MemoryStorage {
                 .get_mut(&kind)
                 .and_then(|records| records.remove(key))
                 .map(|_| ())
-                .ok_or_else(|| Error::NotFound {
-                    kind,
-                    key: key.to_owned(),
-                })
+                .ok_or_else(|| Error::not_found(kind, key))
         })
     }
 

@@ -69,10 +69,7 @@ impl Storage for FlatKeyStorage {
         let mut inner = self.lock();
         let flat = flat_key(kind, key);
         if inner.entries.contains_key(&flat) {
-            return Err(Error::AlreadyExists {
-                kind,
-                key: key.to_owned(),
-            });
+            return Err(Error::already_exists(kind, key));
         }
         inner.revision += 1;
         let revision = inner.revision;
@@ -92,10 +89,7 @@ impl Storage for FlatKeyStorage {
         let entry = inner
             .entries
             .get(&flat_key(kind, key))
-            .ok_or_else(|| Error::NotFound {
-                kind,
-                key: key.to_owned(),
-            })?;
+            .ok_or_else(|| Error::not_found(kind, key))?;
         Ok(StoredRecord {
             key: key.to_owned(),
             version: Version::new(entry.revision),
@@ -130,15 +124,9 @@ impl Storage for FlatKeyStorage {
         let entry = inner
             .entries
             .get_mut(&flat_key(kind, key))
-            .ok_or_else(|| Error::NotFound {
-                kind,
-                key: key.to_owned(),
-            })?;
+            .ok_or_else(|| Error::not_found(kind, key))?;
         if Version::new(entry.revision) != expected {
-            return Err(Error::Conflict {
-                kind,
-                key: key.to_owned(),
-            });
+            return Err(Error::conflict(kind, key));
         }
         *entry = Entry {
             revision: next,
@@ -154,10 +142,7 @@ impl Storage for FlatKeyStorage {
             .entries
             .remove(&flat_key(kind, key))
             .map(|_| ())
-            .ok_or_else(|| Error::NotFound {
-                kind,
-                key: key.to_owned(),
-            })
+            .ok_or_else(|| Error::not_found(kind, key))
     }
 
     async fn delete_expired(&self, kind: RecordKind, now: DateTime<Utc>) -> Result<u64> {

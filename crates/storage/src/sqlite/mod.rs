@@ -20,9 +20,7 @@ use oxidex_core::storage::{RecordData, RecordKind, Storage, StoredRecord, Versio
 use oxidex_core::{Error, Result};
 use serde::Deserialize;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use self::migrations::{MIGRATIONS, latest_version};
 
@@ -83,7 +81,6 @@ impl SqliteStorage {
         let options = SqliteConnectOptions::new()
             .filename(&file)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
@@ -93,8 +90,39 @@ impl SqliteStorage {
             .await
             .map_err(|e| classify_open_error(&file, e))?;
         let storage = Self { pool, file };
+        storage.enable_wal().await?;
         storage.migrate().await?;
         Ok(storage)
+    }
+
+    /// Switches the file to WAL mode (a persistent property of the file). The switch needs an
+    /// exclusive lock that SQLite's busy timeout does not wait for, so when several processes
+    /// open a new file at once the losers retry here until the busy timeout has passed.
+    async fn enable_wal(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let attempt: std::result::Result<String, sqlx::Error> =
+                sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                    .fetch_one(&self.pool)
+                    .await;
+            match attempt {
+                Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+                Ok(mode) => {
+                    return Err(open_error(
+                        &self.file,
+                        format!(
+                            "the file system does not support WAL mode (journal mode stayed {mode:?})"
+                        ),
+                    ));
+                }
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(classify_open_error(&self.file, e)),
+            }
+        }
     }
 
     /// A private in-memory database (one connection; gone when dropped).
@@ -200,14 +228,21 @@ fn open_error(file: &Path, message: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Turns SQLite's result codes into messages that say what to fix.
-fn classify_open_error(file: &Path, e: sqlx::Error) -> Error {
-    let code = e
-        .as_database_error()
+fn primary_code(e: &sqlx::Error) -> Option<i32> {
+    e.as_database_error()
         .and_then(|d| d.code())
         .and_then(|c| c.parse::<i32>().ok())
-        .map(|c| c & 0xff);
-    let message = match code {
+        .map(|c| c & 0xff)
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED.
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(primary_code(e), Some(5 | 6))
+}
+
+/// Turns SQLite's result codes into messages that say what to fix.
+fn classify_open_error(file: &Path, e: sqlx::Error) -> Error {
+    let message = match primary_code(&e) {
         Some(26) => "it is not an SQLite database (or it is corrupt)".to_owned(),
         Some(11) => "the database file is corrupt".to_owned(),
         Some(14) => {
@@ -215,8 +250,8 @@ fn classify_open_error(file: &Path, e: sqlx::Error) -> Error {
         }
         Some(8) => "the file is read-only (oxidex must be able to write it)".to_owned(),
         Some(10) => "disk I/O error".to_owned(),
-        Some(5) => format!(
-            "the database stayed locked by another process for {} s",
+        Some(5 | 6) => format!(
+            "the database is locked by another process (waited up to {} s)",
             BUSY_TIMEOUT.as_secs()
         ),
         _ => e.to_string(),
@@ -261,10 +296,7 @@ impl Storage for SqliteStorage {
                 if e.as_database_error()
                     .is_some_and(|d| d.is_unique_violation()) =>
             {
-                Err(Error::AlreadyExists {
-                    kind,
-                    key: key.to_owned(),
-                })
+                Err(Error::already_exists(kind, key))
             }
             Err(e) => Err(self.op_error("create", e)),
         }
@@ -277,10 +309,7 @@ impl Storage for SqliteStorage {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.op_error("get", e))?;
-        let row = row.ok_or_else(|| Error::NotFound {
-            kind,
-            key: key.to_owned(),
-        })?;
+        let row = row.ok_or_else(|| Error::not_found(kind, key))?;
         Ok(StoredRecord {
             key: key.to_owned(),
             version: version_of(
@@ -342,10 +371,9 @@ impl Storage for SqliteStorage {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| self.op_error("update", e))?;
-        let key = key.to_owned();
         Err(match exists {
-            Some(_) => Error::Conflict { kind, key },
-            None => Error::NotFound { kind, key },
+            Some(_) => Error::conflict(kind, key),
+            None => Error::not_found(kind, key),
         })
     }
 
@@ -357,10 +385,7 @@ impl Storage for SqliteStorage {
             .await
             .map_err(|e| self.op_error("delete", e))?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound {
-                kind,
-                key: key.to_owned(),
-            });
+            return Err(Error::not_found(kind, key));
         }
         Ok(())
     }

@@ -126,45 +126,50 @@ async fn data_survives_reopen() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_openers_migrate_once_and_share_data() {
     // Several "processes" (independent connection pools) start against one new file at once.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("shared.db");
-    let mut openers = Vec::new();
-    for _ in 0..6 {
-        let file = file.clone();
-        openers.push(tokio::spawn(
-            async move { SqliteStorage::open(&file).await },
-        ));
+    // Repeated, because the race (switching a new file to WAL needs an exclusive lock that the
+    // busy timeout does not wait for) is lost only now and then.
+    for _ in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shared.db");
+        let mut openers = Vec::new();
+        for _ in 0..8 {
+            let file = file.clone();
+            openers.push(tokio::spawn(
+                async move { SqliteStorage::open(&file).await },
+            ));
+        }
+        let mut stores = Vec::new();
+        for opener in openers {
+            let storage = opener.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+            stores.push(Store::new(Arc::new(storage)));
+        }
+        stores[0]
+            .create(&Client {
+                id: "seen-by-all".into(),
+                ..Client::default()
+            })
+            .await
+            .unwrap();
+        for store in &stores {
+            store.get::<Client>("seen-by-all").await.unwrap();
+        }
+        let url = format!("sqlite://{}", file.display());
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oxidex_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "each migration applied exactly once");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
-    let mut stores = Vec::new();
-    for opener in openers {
-        stores.push(Store::new(Arc::new(opener.await.unwrap().unwrap())));
-    }
-    stores[0]
-        .create(&Client {
-            id: "seen-by-all".into(),
-            ..Client::default()
-        })
-        .await
-        .unwrap();
-    for store in &stores {
-        store.get::<Client>("seen-by-all").await.unwrap();
-    }
-    let url = format!("sqlite://{}", file.display());
-    use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oxidex_migrations")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(applied, 1, "each migration applied exactly once");
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(mode, "wal");
 }
 
 #[tokio::test]
