@@ -27,6 +27,7 @@ pub mod codec;
 pub mod connector;
 mod error;
 pub mod ids;
+pub mod jose;
 pub mod model;
 pub mod secret;
 pub mod signer;

@@ -122,8 +122,12 @@ pub struct SigningKeys {
         skip_serializing_if = "Option::is_none"
     )]
     pub signing_key_pub: Option<Jwk>,
-    /// Keys that can still verify tokens: retired keys until their expiry, and the next key
-    /// once it is published ahead of use.
+    /// The private key that becomes the signing key at the next rotation. Its public half is
+    /// published in `/keys` a whole rotation period before it signs anything, so relying parties
+    /// that cache the key set never meet an unknown `kid` (not in Dex).
+    #[serde(rename = "nextKey", default, skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<Jwk>,
+    /// Retired public keys, still published until the tokens they signed have expired.
     #[serde(rename = "verificationKeys", default)]
     pub verification_keys: Vec<VerificationKey>,
     /// When the signing key is due to be replaced.
@@ -137,6 +141,7 @@ impl Default for SigningKeys {
         Self {
             signing_key: None,
             signing_key_pub: None,
+            next_key: None,
             verification_keys: Vec::new(),
             next_rotation: DateTime::UNIX_EPOCH,
         }

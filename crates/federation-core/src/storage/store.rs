@@ -134,19 +134,40 @@ impl Store {
         R: Record,
         F: FnMut(Option<R>) -> Result<R> + Send,
     {
+        let key_owned = R::normalize_key(key).into_owned();
+        self.upsert_if::<R, _>(key, |current| change(current).map(Some))
+            .await?
+            .ok_or(Error::NotFound {
+                kind: R::KIND,
+                key: key_owned,
+            })
+    }
+
+    /// The general read-modify-write: `change` sees the current record (or `None`) and returns
+    /// the record to write, or `None` to leave things as they are without writing. Reruns on a
+    /// lost race. Returns the record as stored afterwards.
+    pub async fn upsert_if<R, F>(&self, key: &str, mut change: F) -> Result<Option<R>>
+    where
+        R: Record,
+        F: FnMut(Option<R>) -> Result<Option<R>> + Send,
+    {
         let key = R::normalize_key(key).into_owned();
         super::validate_key(R::KIND, &key)?;
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = match self.backend.get(R::KIND, &key).await {
-                Ok(stored) => Some(decode::<R>(stored)?),
+            let stored = match self.backend.get(R::KIND, &key).await {
+                Ok(stored) => Some(stored),
                 Err(e) if e.is_not_found() => None,
                 Err(e) => return Err(e),
             };
-            let (version, value) = match current {
-                Some(v) => (Some(v.version), Some(v.value)),
+            let (version, value) = match &stored {
+                Some(s) => (Some(s.version), Some(decode::<R>(s.clone())?.value)),
                 None => (None, None),
             };
-            let new = change(value)?;
+            let Some(new) = change(value)? else {
+                // Left as it was: hand back what is stored, decoded afresh (records need not
+                // be `Clone`).
+                return stored.map(|s| decode::<R>(s).map(|v| v.value)).transpose();
+            };
             ensure_same_key::<R>(&key, &new)?;
             let data = encode(&new)?;
             let written = match version {
@@ -158,7 +179,7 @@ impl Store {
                 None => self.backend.create(R::KIND, &key, data).await,
             };
             match written {
-                Ok(_) => return Ok(new),
+                Ok(_) => return Ok(Some(new)),
                 Err(e) if e.is_conflict() || e.is_not_found() => continue,
                 Err(e) if e.kind() == crate::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),

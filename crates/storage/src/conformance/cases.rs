@@ -676,6 +676,7 @@ async fn keys_crud(store: Store) -> CaseResult {
     let first = SigningKeys {
         signing_key: Some(rsa.clone()),
         signing_key_pub: Some(rsa.public_key()),
+        next_key: Some(es.clone()),
         verification_keys: vec![
             VerificationKey {
                 public_key: es.public_key(),
@@ -708,6 +709,7 @@ async fn keys_crud(store: Store) -> CaseResult {
     let second = SigningKeys {
         signing_key: Some(es.clone()),
         signing_key_pub: Some(es.public_key()),
+        next_key: None,
         verification_keys: vec![VerificationKey {
             public_key: rsa.public_key(),
             expiry: base_time() + Duration::hours(30),
@@ -741,6 +743,7 @@ async fn keys_round_trip_usable(store: Store) -> CaseResult {
     let keys = SigningKeys {
         signing_key: Some(es.clone()),
         signing_key_pub: Some(es.public_key()),
+        next_key: None,
         verification_keys: vec![VerificationKey {
             public_key: rsa.clone(),
             expiry: base_time(),
@@ -1191,6 +1194,7 @@ async fn concurrent_key_rotation_creates_once(store: Store) -> CaseResult {
                     key.kid = format!("replica-{replica}");
                     Ok(SigningKeys {
                         signing_key_pub: Some(key.public_key()),
+                        next_key: None,
                         signing_key: Some(key),
                         verification_keys: vec![],
                         next_rotation: base_time() + Duration::hours(6),

@@ -14,7 +14,13 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::model::Jwk;
 
-/// JWS algorithms oxidex signs with (RFC 7518 §3.1, RFC 8037).
+mod keygen;
+mod local;
+
+pub use keygen::{LocalKey, generate_jwk, signing_key_from_jwk};
+pub use local::{LocalSigner, LocalSignerConfig, RotationOutcome};
+
+/// JWS algorithms oxidex signs with (RFC 7518 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SigningAlgorithm {
@@ -23,8 +29,6 @@ pub enum SigningAlgorithm {
     Rs256,
     /// ECDSA P-256 with SHA-256.
     Es256,
-    /// Ed25519.
-    EdDsa,
 }
 
 impl SigningAlgorithm {
@@ -33,7 +37,6 @@ impl SigningAlgorithm {
         match self {
             SigningAlgorithm::Rs256 => "RS256",
             SigningAlgorithm::Es256 => "ES256",
-            SigningAlgorithm::EdDsa => "EdDSA",
         }
     }
 
@@ -42,7 +45,6 @@ impl SigningAlgorithm {
         match name {
             "RS256" => Some(SigningAlgorithm::Rs256),
             "ES256" => Some(SigningAlgorithm::Es256),
-            "EdDSA" => Some(SigningAlgorithm::EdDsa),
             _ => None,
         }
     }
@@ -85,14 +87,11 @@ mod tests {
 
     #[test]
     fn algorithm_names() {
-        for alg in [
-            SigningAlgorithm::Rs256,
-            SigningAlgorithm::Es256,
-            SigningAlgorithm::EdDsa,
-        ] {
+        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
             assert_eq!(SigningAlgorithm::from_name(alg.as_str()), Some(alg));
         }
         assert_eq!(SigningAlgorithm::from_name("none"), None);
+        assert_eq!(SigningAlgorithm::from_name("EdDSA"), None);
         assert_eq!(SigningAlgorithm::from_name("HS256"), None);
     }
 }
