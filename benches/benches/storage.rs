@@ -57,6 +57,7 @@ fn token(id: String) -> RefreshToken {
         id,
         token_hash: TokenHash::of("secret"),
         obsolete_token_hash: None,
+        successor_sealed: None,
         created_at: now,
         last_used: now,
         client_id: "example-app".into(),

@@ -29,6 +29,7 @@ mod error;
 pub mod ids;
 pub mod jose;
 pub mod model;
+pub mod oauth;
 pub mod secret;
 pub mod signer;
 pub mod storage;

@@ -116,4 +116,15 @@ pub struct AuthCode {
     /// PKCE challenge to check against the `code_verifier`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkce: Option<Pkce>,
+    /// Set when the code is redeemed. The record stays until it expires so that a second
+    /// redemption is recognised and revokes what the first issued (RFC 6749 §4.1.2).
+    #[serde(default)]
+    pub redeemed: bool,
+    /// The refresh token issued when the code was redeemed, revoked if the code is reused.
+    #[serde(
+        rename = "issuedRefreshToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub issued_refresh_token: Option<String>,
 }

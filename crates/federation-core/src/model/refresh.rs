@@ -26,6 +26,15 @@ pub struct RefreshToken {
         skip_serializing_if = "Option::is_none"
     )]
     pub obsolete_token_hash: Option<TokenHash>,
+    /// The current secret, encrypted under a key derived from the previous secret, so that a
+    /// client retrying with the previous secret within `reuseInterval` gets the same current
+    /// token back (as Dex does) while the database never holds a usable secret.
+    #[serde(
+        rename = "successorSealed",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub successor_sealed: Option<String>,
     /// When the family was created (for `absoluteLifetime`).
     #[serde(rename = "createdAt")]
     pub created_at: DateTime<Utc>,

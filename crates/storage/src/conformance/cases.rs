@@ -176,6 +176,8 @@ fn auth_code(code: &str, expiry: DateTime<Utc>) -> AuthCode {
         claims: claims("jane"),
         expiry,
         pkce: Some(pkce()),
+        redeemed: false,
+        issued_refresh_token: None,
     }
 }
 
@@ -184,6 +186,7 @@ fn refresh_token(id: &str, secret: &str) -> RefreshToken {
         id: id.into(),
         token_hash: TokenHash::of(secret),
         obsolete_token_hash: None,
+        successor_sealed: None,
         created_at: base_time(),
         last_used: base_time(),
         client_id: "example-app".into(),

@@ -1,0 +1,160 @@
+//! The protocol engine: OAuth 2.0 and OpenID Connect without HTTP types.
+//!
+//! [`Engine`] holds the settings, storage, signer, clock and opened connectors, and offers one
+//! method per protocol step: validate an authorization request, start a login at a connector,
+//! finish it (password form, upstream callback), continue to approval, answer the client, and
+//! serve the token and userinfo endpoints. Inputs are plain parsed values; outputs are values
+//! or errors the HTTP layer renders (`oxidex-issuer-http`). Time comes from the [`Clock`].
+//!
+//! Where oxidex deliberately differs from Dex (each documented in `docs/deviations-from-dex.md`):
+//! reusing an authorization code revokes the refresh token it issued; reusing a rotated refresh
+//! token outside the reuse interval revokes its family; an upstream refresh failure is
+//! `invalid_grant`, not HTTP 500; each login gets its own refresh-token family; denying consent
+//! redirects with `access_denied`.
+
+mod authorize;
+mod error;
+pub mod flow_mac;
+mod grants;
+pub mod pkce;
+pub mod redirect;
+pub mod scopes;
+mod settings;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use authorize::{
+    ApprovalPrompt, AuthorizationResponse, AuthorizeError, AuthorizeParams, Continue, LoginStart,
+    Next, PasswordOutcome, ValidatedAuthorize,
+};
+pub use error::{ErrorCode, OAuthError};
+pub use grants::{ClientCredentials, TokenRequest, TokenResponse};
+pub use settings::{PkcePolicy, RefreshPolicy, Settings, grant};
+
+use crate::clock::Clock;
+use crate::connector::Connector;
+use crate::model::ConnectorRecord;
+use crate::signer::Signer;
+use crate::storage::Store;
+
+/// A connector opened from its record.
+#[derive(Clone, Debug)]
+pub struct OpenedConnector {
+    /// Its configuration record (id, type, name, grant types).
+    pub record: ConnectorRecord,
+    /// Its capabilities.
+    pub connector: Connector,
+}
+
+impl OpenedConnector {
+    /// `true` if the connector may be used with `grant_type` (Dex `grantTypes`; empty = all).
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.record.grant_types.is_empty()
+            || self.record.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+/// The opened connectors, by id.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectorSet {
+    by_id: Arc<BTreeMap<String, OpenedConnector>>,
+}
+
+impl ConnectorSet {
+    /// A set of opened connectors.
+    pub fn new(connectors: impl IntoIterator<Item = OpenedConnector>) -> Self {
+        Self {
+            by_id: Arc::new(
+                connectors
+                    .into_iter()
+                    .map(|c| (c.record.id.clone(), c))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The connector with that id.
+    pub fn get(&self, id: &str) -> Option<&OpenedConnector> {
+        self.by_id.get(id)
+    }
+
+    /// Every connector, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &OpenedConnector> {
+        self.by_id.values()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// `true` if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// The protocol engine.
+#[derive(Clone)]
+pub struct Engine {
+    settings: Arc<Settings>,
+    store: Store,
+    signer: Arc<dyn Signer>,
+    clock: Arc<dyn Clock>,
+    connectors: ConnectorSet,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("issuer", &self.settings.issuer)
+            .field("connectors", &self.connectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Assembles an engine.
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        signer: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+        connectors: ConnectorSet,
+    ) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            store,
+            signer,
+            clock,
+            connectors,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The storage.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &Arc<dyn Signer> {
+        &self.signer
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The connectors.
+    pub fn connectors(&self) -> &ConnectorSet {
+        &self.connectors
+    }
+}
