@@ -1,0 +1,93 @@
+//! Where engine errors become HTTP responses: the one place (STYLE.md, rustls' pattern).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oxidex_core::oauth::{AuthorizeError, ErrorCode, OAuthError};
+
+use crate::State;
+use crate::pages::ErrorPage;
+
+/// The HTTP status for an OAuth error at the token and userinfo endpoints (RFC 6749 §5.2,
+/// RFC 6750 §3.1).
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// An OAuth error as JSON (`{"error": ..., "error_description": ...}`), with
+/// `Cache-Control: no-store` and the `WWW-Authenticate` challenges RFC 6749 §5.2 and
+/// RFC 6750 §3 ask for. Internal detail is logged, never sent.
+pub(crate) fn oauth_error(error: &OAuthError, bearer_realm: bool) -> Response {
+    if let Some(internal) = &error.internal {
+        tracing::error!(error = %internal, code = %error.code, "request failed");
+    } else {
+        tracing::info!(code = %error.code, description = ?error.description, "request refused");
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), error.code.as_str().into());
+    if let Some(d) = &error.description {
+        body.insert("error_description".into(), d.as_ref().into());
+    }
+    let status = status_of(error.code);
+    let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if error.code == ErrorCode::InvalidClient {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"oxidex\""),
+        );
+    }
+    if bearer_realm && error.code == ErrorCode::InvalidToken {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    response
+}
+
+/// An HTML error page.
+pub(crate) fn page(state: &State, status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage::new(status, message);
+    match state.pages.render_error(&page) {
+        Ok(html) => {
+            let mut response = (status, axum::response::Html(html)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed to render");
+            (status, message.to_owned()).into_response()
+        }
+    }
+}
+
+/// A browser-flow error: an error page, or a redirect to the client.
+pub(crate) fn authorize_error(state: &State, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Display {
+            status,
+            message,
+            internal,
+        } => {
+            if let Some(e) = internal {
+                tracing::error!(error = %e, status, "login flow failed");
+            } else {
+                tracing::info!(status, message = %message, "login flow refused");
+            }
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            page(state, status, &message)
+        }
+        AuthorizeError::Redirect { url, error } => {
+            tracing::info!(code = %error.code, "authorization request refused");
+            crate::handlers::see_other(&url)
+        }
+    }
+}
