@@ -1,7 +1,14 @@
 //! `oxidex`: the reference binary.
 //!
-//! Today it reports its version; `oxidex serve CONFIG` (reading a Dex configuration file
-//! unchanged) and `oxidex config check CONFIG` arrive with the HTTP issuer.
+//! `oxidex serve CONFIG` serves the issuer a Dex configuration file describes (the file is
+//! read unchanged); `oxidex config check CONFIG` validates one; `oxidex version` reports the
+//! version.
+
+pub mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -17,12 +24,51 @@ struct Cli {
 enum Command {
     /// Print the version, like `dex version`.
     Version,
+    /// Serve the issuer described by a Dex config file, until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
+    /// Work with Dex configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-fn main() {
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load and check a Dex config file as `serve` would, without starting anything. Exits 0
+    /// when it is valid (warnings go to stderr), 2 with every problem found otherwise.
+    Check {
+        /// Path to the config file.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Version => print!("{}", version_text()),
+        Command::Version => {
+            print!("{}", version_text());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("oxidex: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            ExitCode::from(runtime.block_on(serve::run(args)))
+        }
+        Command::Config(ConfigCommand::Check { config: path }) => {
+            ExitCode::from(config::command::check(
+                &path,
+                &config::Environment::from_process(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            ))
+        }
     }
 }
 
@@ -50,5 +96,16 @@ mod tests {
     fn cli_parses() {
         Cli::try_parse_from(["oxidex", "version"]).unwrap();
         assert!(Cli::try_parse_from(["oxidex", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn config_check_parses() {
+        let cli = Cli::try_parse_from(["oxidex", "config", "check", "dex.yaml"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Config(ConfigCommand::Check { config }) if config.as_path() == std::path::Path::new("dex.yaml")
+        ));
+        assert!(Cli::try_parse_from(["oxidex", "config", "check"]).is_err());
+        assert!(Cli::try_parse_from(["oxidex", "config", "check", "a", "b"]).is_err());
     }
 }

@@ -1,0 +1,227 @@
+//! `oxidex serve CONFIG`: read a Dex configuration file unchanged, assemble the issuer, and
+//! serve it until SIGTERM or SIGINT, then drain in-flight requests and exit.
+
+mod assemble;
+mod listen;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use oxidex_core::signer::Signer;
+use tokio::sync::watch;
+
+use crate::config::{self, Environment};
+
+/// Command-line overrides of the configuration (Dex's `serve` flags).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The Dex configuration file.
+    pub(crate) config: PathBuf,
+    /// Overrides `web.http`.
+    #[arg(long)]
+    pub(crate) web_http_addr: Option<String>,
+    /// Overrides `web.https`.
+    #[arg(long)]
+    pub(crate) web_https_addr: Option<String>,
+    /// Overrides `telemetry.http`.
+    #[arg(long)]
+    pub(crate) telemetry_addr: Option<String>,
+    /// Overrides `grpc.addr` (the admin API is not built yet; setting it is refused).
+    #[arg(long)]
+    pub(crate) grpc_addr: Option<String>,
+}
+
+/// How often expired requests, codes and device records are removed (Dex: 5 minutes).
+const GC_EVERY: Duration = Duration::from_secs(300);
+/// How often the signer checks whether its keys are due (Dex: 30 seconds).
+const ROTATION_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+fn init_logging(logger: &config::Logger) -> Result<(), String> {
+    let level = if logger.level.is_empty() {
+        "info"
+    } else {
+        logger.level.as_str()
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},sqlx=warn,hyper=warn"))
+        .map_err(|e| format!("logger.level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if logger.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|e| format!("logger: {e}"))
+}
+
+/// Runs the server; returns the process exit code (2 for configuration errors, as Dex).
+pub(crate) async fn run(args: ServeArgs) -> u8 {
+    let env = Environment::from_process();
+    let loaded = match config::load_file(&args.config, &env) {
+        Ok(l) => l,
+        Err(e) => {
+            for line in e.errors() {
+                eprintln!("{line}");
+            }
+            return 2;
+        }
+    };
+    let mut config = loaded.config;
+    if let Some(a) = args.web_http_addr {
+        config.web.http = a;
+    }
+    if let Some(a) = args.web_https_addr {
+        config.web.https = a;
+    }
+    if let Some(a) = args.telemetry_addr {
+        config.telemetry.http = a;
+    }
+    if args.grpc_addr.is_some() || !config.grpc.addr.is_empty() {
+        eprintln!("grpc: the admin API is not built yet; remove grpc.addr / --grpc-addr");
+        return 2;
+    }
+    if let Err(e) = init_logging(&config.logger) {
+        eprintln!("{e}");
+        return 2;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %args.config.display(), "oxidex starting");
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    match serve(config).await {
+        Ok(()) => {
+            tracing::info!("oxidex stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("oxidex: {e}");
+            1
+        }
+    }
+}
+
+async fn serve(config: config::Config) -> Result<(), String> {
+    let assembled = assemble::assemble(&config).await?;
+    let metrics = telemetry::Metrics::new();
+    let app = assembled
+        .issuer
+        .app()
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            telemetry::observe,
+        ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if !config.web.http.is_empty() {
+        let listener = listen::bind("web.http", &config.web.http).await?;
+        tracing::info!(addr = %config.web.http, issuer = %config.issuer, "listening (http)");
+        tasks.spawn(listen::serve_http(listener, app.clone(), stop_rx.clone()));
+    }
+    if !config.web.https.is_empty() {
+        let tls = listen::tls_config(
+            &config.web.tls_cert,
+            &config.web.tls_key,
+            &config.web.tls_min_version,
+            &config.web.tls_max_version,
+        )?;
+        let listener = listen::bind("web.https", &config.web.https).await?;
+        tracing::info!(addr = %config.web.https, issuer = %config.issuer, "listening (https)");
+        tasks.spawn(listen::serve_https(
+            listener,
+            tls,
+            app.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    if !config.telemetry.http.is_empty() {
+        let signer: std::sync::Arc<dyn Signer> = assembled.signer.clone();
+        let router = telemetry::router(metrics, assembled.store.clone(), signer);
+        let listener = listen::bind("telemetry.http", &config.telemetry.http).await?;
+        tracing::info!(addr = %config.telemetry.http, "listening (telemetry)");
+        tasks.spawn(listen::serve_http(listener, router, stop_rx.clone()));
+    }
+
+    // Background upkeep: key rotation and garbage collection.
+    let signer = assembled.signer.clone();
+    let mut stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROTATION_CHECK_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match signer.tick().await {
+                    Ok(oxidex_core::signer::RotationOutcome::NotDue) => {}
+                    Ok(outcome) => tracing::info!(?outcome, "signing keys rotated"),
+                    Err(e) => tracing::error!(error = %e, "key rotation failed"),
+                },
+                _ = listen::stopped(&mut stop) => break,
+            }
+        }
+    });
+    let (store, clock) = (assembled.store.clone(), assembled.clock.clone());
+    let mut stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GC_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match store.garbage_collect(clock.now()).await {
+                    Ok(r) if r.total() > 0 => tracing::info!(
+                        auth_requests = r.auth_requests, auth_codes = r.auth_codes,
+                        device_requests = r.device_requests, device_tokens = r.device_tokens,
+                        "garbage collection"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "garbage collection failed"),
+                },
+                _ = listen::stopped(&mut stop) => break,
+            }
+        }
+    });
+
+    let mut failed = None;
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutdown signal received; draining"),
+        Some(done) = tasks.join_next() => {
+            failed = match done {
+                Ok(Err(e)) => Some(e),
+                Ok(Ok(())) => None,
+                Err(e) => Some(format!("listener task: {e}")),
+            };
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(listen::DRAIN, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

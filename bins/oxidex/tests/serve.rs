@@ -1,0 +1,434 @@
+//! `oxidex serve` as a user runs it: a real process with a Dex config file, SQLite storage and
+//! the `local` connector, and a maintained Rust OIDC client library (openidconnect) as the
+//! relying party: discovery, code flow with PKCE, ID-token verification against `/keys`,
+//! userinfo, refresh; then a restart on the same database keeps the keys, and SIGTERM stops it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+
+const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    issuer: String,
+    telemetry: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, port: u16, telemetry: u16, algorithm: &str) -> std::path::PathBuf {
+    let config = format!(
+        r#"issuer: http://127.0.0.1:{port}/dex
+storage:
+  type: sqlite3
+  config:
+    file: {db}
+web:
+  http: 127.0.0.1:{port}
+telemetry:
+  http: 127.0.0.1:{telemetry}
+logger:
+  level: info
+  format: json
+signer:
+  type: local
+  config:
+    keysRotationPeriod: 6h
+    algorithm: {algorithm}
+expiry:
+  idTokens: 1h
+staticClients:
+- id: example-app
+  name: Example App
+  secret: ZXhhbXBsZS1hcHAtc2VjcmV0
+  redirectURIs:
+  - {REDIRECT}
+enablePasswordDB: true
+staticPasswords:
+- email: admin@example.com
+  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+  username: admin
+  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
+"#,
+        db = dir.join("oxidex.db").display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+async fn start(config: &Path, port: u16, telemetry: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_oxidex"))
+        .arg("serve")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        issuer: format!("http://127.0.0.1:{port}/dex"),
+        telemetry: format!("http://127.0.0.1:{telemetry}"),
+    };
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", server.issuer)).await
+            && r.status() == 200
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("oxidex serve did not become healthy");
+}
+
+/// openidconnect's HTTP client over reqwest 0.13, without following redirects (as its
+/// documentation asks, against SSRF).
+async fn http(
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?.to_vec();
+    let mut out = http::Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+}
+
+fn attr_after(html: &str, marker: &str, attr: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page"));
+    let rest = &html[at..];
+    let start = rest.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+    unescape(&rest[start..start + rest[start..].find('"').unwrap()])
+}
+
+fn action(html: &str) -> String {
+    attr_after(html, "<form", "action")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    attr_after(html, &format!("name=\"{name}\""), "value")
+}
+
+/// Logs in through the pages like a browser and returns the redirect back to the client.
+async fn browser_login(issuer_base: &str, auth_url: &str) -> String {
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = auth_url.to_owned();
+    let mut html = String::new();
+    for _ in 0..5 {
+        let r = b.get(&url).send().await.unwrap();
+        if r.status().is_redirection() {
+            let loc = r.headers()["location"].to_str().unwrap().to_owned();
+            url = if loc.starts_with('/') {
+                format!("{issuer_base}{loc}")
+            } else {
+                loc
+            };
+            continue;
+        }
+        assert_eq!(r.status(), 200, "{url}");
+        html = r.text().await.unwrap();
+        break;
+    }
+    assert!(html.contains("name=\"password\""), "password form expected");
+    let post = format!("{issuer_base}{}", action(&html));
+    let r = b
+        .post(&post)
+        .form(&[
+            ("login", "admin@example.com"),
+            ("password", "password"),
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let mut loc = r.headers()["location"].to_str().unwrap().to_owned();
+    for _ in 0..5 {
+        if loc.starts_with(REDIRECT) {
+            return loc;
+        }
+        let r = b.get(format!("{issuer_base}{loc}")).send().await.unwrap();
+        if r.status() == 200 {
+            // The approval page.
+            let html = r.text().await.unwrap();
+            let r = b
+                .post(format!("{issuer_base}{}", action(&html)))
+                .form(&[
+                    ("approval", "approve"),
+                    ("req", hidden(&html, "req").as_str()),
+                    ("hmac", hidden(&html, "hmac").as_str()),
+                    ("csrf_token", hidden(&html, "csrf_token").as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            loc = r.headers()["location"].to_str().unwrap().to_owned();
+        } else {
+            loc = r.headers()["location"].to_str().unwrap().to_owned();
+        }
+    }
+    panic!("never came back to the client: {loc}");
+}
+
+fn query(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn relying_party_flow(server: &Server, alg: CoreJwsSigningAlgorithm) -> String {
+    let provider =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new("example-app".into()),
+        Some(ClientSecret::new("ZXhhbXBsZS1hcHAtc2VjcmV0".into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let base = server.issuer.trim_end_matches("/dex").to_owned();
+    let back = browser_login(&base, auth_url.as_str()).await;
+    assert_eq!(
+        query(&back, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    let code = query(&back, "code").unwrap();
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("token exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![alg]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("ID token verifies against /keys");
+    assert_eq!(claims.issuer().as_str(), server.issuer);
+    assert_eq!(
+        claims.subject().as_str(),
+        "CiQwOGE4Njg0Yi1kYjg4LTRiNzMtOTBhOS0zY2QxNjYxZjU0NjYSBWxvY2Fs"
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("admin@example.com")
+    );
+    assert_eq!(claims.email_verified(), Some(true));
+    let at_hash = claims.access_token_hash().expect("at_hash");
+    assert_eq!(
+        at_hash,
+        &openidconnect::AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&verifier).unwrap(),
+        )
+        .unwrap()
+    );
+
+    let info: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.email().map(|e| e.as_str()), Some("admin@example.com"));
+
+    let refresh = tokens.refresh_token().expect("a refresh token");
+    let refreshed = client
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    assert!(refreshed.refresh_token().is_some());
+    id_token.header_kid()
+}
+
+trait Kid {
+    fn header_kid(&self) -> String;
+}
+
+impl Kid for openidconnect::core::CoreIdToken {
+    fn header_kid(&self) -> String {
+        let text = self.to_string();
+        let header = text.split('.').next().unwrap();
+        let bytes = base64_url_decode(header);
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        json["kid"].as_str().unwrap().to_owned()
+    }
+}
+
+fn base64_url_decode(s: &str) -> Vec<u8> {
+    oxidex_core::jose::b64url_decode(s).unwrap()
+}
+
+async fn end_to_end(algorithm: &str, alg: CoreJwsSigningAlgorithm) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, telemetry) = (free_port(), free_port());
+    let config = write_config(dir.path(), port, telemetry, algorithm);
+    let server = start(&config, port, telemetry).await;
+
+    let discovery: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!([algorithm])
+    );
+    let kid = relying_party_flow(&server, alg.clone()).await;
+
+    let metrics = reqwest::get(format!("{}/metrics", server.telemetry))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert_eq!(
+        reqwest::get(format!("{}/healthz/live", server.telemetry))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/healthz/ready", server.telemetry))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // SIGTERM: the process drains and exits 0.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exited.expect("exits after SIGTERM").success());
+    drop(server);
+
+    // Restart on the same database: the same signing key, and logins still work.
+    let server = start(&config, port, telemetry).await;
+    let again = relying_party_flow(&server, alg).await;
+    assert_eq!(again, kid, "keys survive a restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rs256_end_to_end_with_an_oidc_client_library() {
+    end_to_end("RS256", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn es256_end_to_end_with_an_oidc_client_library() {
+    end_to_end("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
+}
+
+#[test]
+fn config_check_refuses_a_typo_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "issuer: http://127.0.0.1:5556/dex\nstorage:\n  type: memory\nweb:\n  htp: 127.0.0.1:5556\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oxidex"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("htp") && stderr.contains("line 5"),
+        "{stderr}"
+    );
+}
