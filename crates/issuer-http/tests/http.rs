@@ -570,3 +570,134 @@ async fn authorization_errors_are_pages_or_redirects() {
         404
     );
 }
+
+/// Two connectors (the password DB and Dex's `mockCallback`), CORS, and the callback path.
+#[tokio::test]
+async fn chooser_callback_connector_and_cors() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{base}/dex");
+    let overlay = StaticOverlay::new(Arc::new(MemoryStorage::new()))
+        .with_clients([Client {
+            id: "example-app".into(),
+            secret: ClientSecret::new("s3cr3t"),
+            redirect_uris: vec![REDIRECT.into()],
+            name: "Example <App>".into(),
+            ..Client::default()
+        }])
+        .unwrap();
+    let store = Store::new(Arc::new(overlay));
+    let clock = Arc::new(SystemClock);
+    let signer = Arc::new(
+        LocalSigner::open(store.clone(), clock.clone(), LocalSignerConfig::default())
+            .await
+            .unwrap(),
+    );
+    let registry = oxidex_connectors::registry();
+    let mut opened = Vec::new();
+    for (id, kind, name) in [
+        ("mock", "mockCallback", "Mock"),
+        ("local", "local", "Email"),
+    ] {
+        let record = ConnectorRecord {
+            id: id.into(),
+            connector_type: kind.into(),
+            name: name.into(),
+            resource_version: String::new(),
+            config: serde_json::Value::Null,
+            grant_types: vec![],
+        };
+        let connector = if kind == "local" {
+            LocalConnectorFactory::new(store.clone())
+                .open(
+                    &oxidex_core::connector::OpenContext::new(id),
+                    serde_json::Value::Null,
+                )
+                .await
+                .unwrap()
+        } else {
+            registry.open(&record).await.unwrap()
+        };
+        opened.push(OpenedConnector { record, connector });
+    }
+    let mut settings = Settings::new(issuer.clone());
+    settings.skip_approval = true;
+    let engine = Engine::new(settings, store, signer, clock, ConnectorSet::new(opened));
+    let web = WebSettings {
+        allowed_origins: vec!["https://console.example".into()],
+        ..WebSettings::default()
+    };
+    let app = Issuer::new(
+        engine,
+        Pages::new(FrontendSettings::default()).unwrap(),
+        web,
+    )
+    .await
+    .unwrap()
+    .app();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let b = browser();
+    let auth = format!(
+        "{issuer}/auth?client_id=example-app&redirect_uri={}&response_type=code&scope=openid%20groups&state=s1",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let chooser = b.get(&auth).send().await.unwrap();
+    assert_eq!(chooser.status(), 200);
+    let html = chooser.text().await.unwrap();
+    assert!(html.contains("Mock") && html.contains("Email"), "{html}");
+    // The mock connector: to the upstream (which is our own /callback), back, then the client.
+    let start = b
+        .get(format!(
+            "{issuer}/auth/mock?{}",
+            auth.split_once('?').unwrap().1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let upstream = location(&start);
+    assert!(
+        upstream.starts_with(&format!("{issuer}/callback?state=")),
+        "{upstream}"
+    );
+    let back = b.get(&upstream).send().await.unwrap();
+    assert_eq!(back.status(), 303);
+    let next = b
+        .get(absolute(&base, &location(&back)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 303, "approval skipped");
+    let to_client = location(&next);
+    assert!(to_client.starts_with(REDIRECT) && query(&to_client, "code").is_some());
+    assert_eq!(query(&to_client, "state").as_deref(), Some("s1"));
+    // A callback with a made-up state is refused with a page.
+    let forged = b
+        .get(format!("{issuer}/callback?state=made-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // CORS on discovery for the configured origin only.
+    let c = reqwest::Client::new();
+    let ok = c
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .header("origin", "https://console.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://console.example"
+    );
+    let other = c
+        .get(format!("{issuer}/keys"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+}
