@@ -17,6 +17,47 @@
 //! router already nested at the issuer URL's path; or take [`Issuer::router`] and nest it
 //! yourself. Engine errors become responses in one place (`errors.rs`); bad input gets RFC 6749
 //! errors or an error page, never a panic. Security headers are on by default.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oxidex_core::clock::SystemClock;
+//! use oxidex_core::model::{Client, ConnectorRecord};
+//! use oxidex_core::oauth::{ConnectorSet, Engine, OpenedConnector, Settings};
+//! use oxidex_core::signer::{LocalSigner, LocalSignerConfig, SigningAlgorithm};
+//! use oxidex_core::storage::Store;
+//! use oxidex_issuer_http::pages::{FrontendSettings, Pages};
+//! use oxidex_issuer_http::{Issuer, WebSettings};
+//!
+//! # async fn demo() -> Result<axum::Router, Box<dyn std::error::Error>> {
+//! let store = Store::new(Arc::new(oxidex_storage::MemoryStorage::new()));
+//! store.create(&Client { id: "my-app".into(), public: true, ..Client::default() }).await?;
+//! let clock = Arc::new(SystemClock);
+//! let config = LocalSignerConfig { algorithm: SigningAlgorithm::Es256, ..Default::default() };
+//! let signer = Arc::new(LocalSigner::open(store.clone(), clock.clone(), config).await?);
+//! // Any connector type from the registry (here Dex's development connector).
+//! let record = ConnectorRecord {
+//!     id: "mock".into(),
+//!     connector_type: "mockCallback".into(),
+//!     name: "Mock".into(),
+//!     resource_version: String::new(),
+//!     config: serde_json::Value::Null,
+//!     grant_types: vec![],
+//! };
+//! let connector = oxidex_connectors::registry().open(&record).await?;
+//! let engine = Engine::new(
+//!     Settings::new("https://auth.example.com/oidc"),
+//!     store,
+//!     signer,
+//!     clock,
+//!     ConnectorSet::new([OpenedConnector { record, connector }]),
+//! );
+//! let pages = Pages::new(FrontendSettings::default())?;
+//! let issuer = Issuer::new(engine, pages, WebSettings::default()).await?;
+//! // Serve it, or merge it into your own router: routes live under `/oidc`.
+//! Ok(issuer.app())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
 
 mod csrf;
 mod discovery;
