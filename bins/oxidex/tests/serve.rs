@@ -18,7 +18,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 const REDIRECT: &str = "http://127.0.0.1:5555/callback";
@@ -159,6 +159,11 @@ fn hidden(html: &str, name: &str) -> String {
 
 /// Logs in through the pages like a browser and returns the redirect back to the client.
 async fn browser_login(issuer_base: &str, auth_url: &str) -> String {
+    browser_login_to(issuer_base, auth_url, REDIRECT).await
+}
+
+/// Like [`browser_login`], for a client whose redirect URI starts with `redirect`.
+async fn browser_login_to(issuer_base: &str, auth_url: &str, redirect: &str) -> String {
     let b = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -196,7 +201,7 @@ async fn browser_login(issuer_base: &str, auth_url: &str) -> String {
     assert_eq!(r.status(), 303);
     let mut loc = r.headers()["location"].to_str().unwrap().to_owned();
     for _ in 0..5 {
-        if loc.starts_with(REDIRECT) {
+        if loc.starts_with(redirect) {
             return loc;
         }
         let r = b.get(format!("{issuer_base}{loc}")).send().await.unwrap();
@@ -509,4 +514,274 @@ async fn https_listener_with_rustls() {
     assert!(answer.headers().contains_key("strict-transport-security"));
     let doc: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(doc["issuer"], format!("https://127.0.0.1:{port}/dex"));
+}
+
+fn rules_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let config = format!(
+        r#"issuer: http://127.0.0.1:{port}/dex
+storage:
+  type: sqlite3
+  config:
+    file: {db}
+web:
+  http: 127.0.0.1:{port}
+oauth2:
+  skipApprovalScreen: true
+  passwordConnector: local
+expiry:
+  refreshTokens:
+    reuseInterval: 1s
+staticClients:
+- id: example-app
+  name: Example App
+  secret: ZXhhbXBsZS1hcHAtc2VjcmV0
+  redirectURIs:
+  - {REDIRECT}
+- id: kubectl
+  name: kubectl
+  public: true
+- id: kubernetes
+  name: Kubernetes
+  secret: a3ViZXJuZXRlcy1zZWNyZXQ
+  trustedPeers:
+  - example-app
+enablePasswordDB: true
+staticPasswords:
+- email: admin@example.com
+  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+  username: admin
+  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
+"#,
+        db = dir.join("rules.db").display()
+    );
+    let path = dir.join("rules.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+async fn rp(
+    issuer: &str,
+    id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+> {
+    let provider =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.into()).unwrap(), &http)
+            .await
+            .unwrap();
+    CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new(id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+}
+
+fn error_code<E: std::fmt::Debug>(e: &E) -> String {
+    format!("{e:?}")
+}
+
+/// The protocol rules of issue "A working, Dex-compatible OIDC issuer", each through the real
+/// server with openidconnect as the relying party.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_rules_through_the_server_with_an_oidc_client_library() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = rules_config(dir.path(), port);
+    let server = start(&config, port, free_port()).await;
+    let base = server.issuer.trim_end_matches("/dex").to_owned();
+    let app = rp(
+        &server.issuer,
+        "example-app",
+        Some("ZXhhbXBsZS1hcHAtc2VjcmV0"),
+        REDIRECT,
+    )
+    .await;
+
+    let login = |scopes: &'static [&'static str]| {
+        let app = &app;
+        let base = &base;
+        async move {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            let mut request = app
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    CsrfToken::new_random,
+                    Nonce::new_random,
+                )
+                .set_pkce_challenge(challenge);
+            for s in scopes {
+                request = request.add_scope(Scope::new((*s).into()));
+            }
+            let (url, _, nonce) = request.url();
+            let back = browser_login(base, url.as_str()).await;
+            (
+                AuthorizationCode::new(query(&back, "code").unwrap()),
+                verifier,
+                nonce,
+            )
+        }
+    };
+
+    // Wrong client secret: invalid_client; the code is still good afterwards.
+    let (code, verifier, _) = login(&["email"]).await;
+    let wrong = rp(&server.issuer, "example-app", Some("wrong"), REDIRECT).await;
+    let err = wrong
+        .exchange_code(code.clone())
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(error_code(&err).contains("invalid_client"), "{err:?}");
+
+    // Wrong redirect URI at the token endpoint: invalid_request.
+    let err = app
+        .exchange_code(code.clone())
+        .unwrap()
+        .set_redirect_uri(std::borrow::Cow::Owned(
+            RedirectUrl::new("http://127.0.0.1:5555/other".into()).unwrap(),
+        ))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(error_code(&err).contains("invalid_request"), "{err:?}");
+
+    // The right request works once; reusing the code is invalid_grant.
+    app.exchange_code(code.clone())
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()))
+        .request_async(&http)
+        .await
+        .expect("first redemption");
+    let err = app
+        .exchange_code(code)
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(error_code(&err).contains("invalid_grant"), "{err:?}");
+
+    // Refresh: rotation, reuse within the 1s interval returns the same token, reuse after it
+    // revokes the family.
+    let (code, verifier, _) = login(&["offline_access"]).await;
+    let tokens = app
+        .exchange_code(code)
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let first = tokens.refresh_token().unwrap().clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = app
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let second_token = second.refresh_token().unwrap().secret().clone();
+    assert_ne!(&second_token, first.secret(), "rotated");
+    let retry = app
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("within reuseInterval");
+    assert_eq!(
+        retry.refresh_token().unwrap().secret(),
+        &second_token,
+        "same current token"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let err = app
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(error_code(&err).contains("invalid_grant"), "{err:?}");
+    let err = app
+        .exchange_refresh_token(&openidconnect::RefreshToken::new(second_token))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(
+        error_code(&err).contains("invalid_grant"),
+        "family revoked: {err:?}"
+    );
+
+    // Password grant (oauth2.passwordConnector: local).
+    let tokens = app
+        .exchange_password(
+            &openidconnect::ResourceOwnerUsername::new("admin@example.com".into()),
+            &openidconnect::ResourceOwnerPassword::new("password".into()),
+        )
+        .unwrap()
+        .add_scope(Scope::new("openid".into()))
+        .request_async(&http)
+        .await
+        .expect("password grant");
+    assert!(tokens.id_token().is_some());
+
+    // Cross-client audience: kubernetes trusts example-app.
+    let (code, verifier, nonce) = login(&["audience:server:client_id:kubernetes"]).await;
+    let tokens = app
+        .exchange_code(code)
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let verifier = app
+        .id_token_verifier()
+        .set_other_audience_verifier_fn(|aud| aud.as_str() == "kubernetes");
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&verifier, &nonce)
+        .expect("verifies with both audiences");
+    let audiences: Vec<&str> = claims.audiences().iter().map(|a| a.as_str()).collect();
+    assert_eq!(audiences, ["kubernetes", "example-app"]);
+    assert_eq!(
+        claims.authorized_party().map(|a| a.as_str()),
+        Some("example-app")
+    );
+
+    // A public client on a loopback port it never registered, without a secret.
+    let loopback = "http://127.0.0.1:18000/callback";
+    let kubectl = rp(&server.issuer, "kubectl", None, loopback).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = kubectl
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = browser_login_to(&base, url.as_str(), loopback).await;
+    let tokens = kubectl
+        .exchange_code(AuthorizationCode::new(query(&back, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("public client redemption");
+    tokens
+        .id_token()
+        .unwrap()
+        .claims(&kubectl.id_token_verifier(), &nonce)
+        .expect("kubectl's token verifies");
 }

@@ -631,6 +631,15 @@ impl Engine {
                 })
                 .await?;
         }
+        tracing::info!(
+            target: "audit",
+            event = "login",
+            client_id = %updated.client_id,
+            connector_id = %connector.record.id,
+            user_id = %identity.user_id,
+            username = %identity.preferred_username,
+            "login successful"
+        );
         let key = updated.hmac_key.clone().unwrap_or_default();
         Ok(Continue {
             hmac: flow_mac::sign(&key, &updated.id, Step::Continue),

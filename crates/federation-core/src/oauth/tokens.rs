@@ -162,6 +162,15 @@ pub async fn mint(
     } else {
         None
     };
+    tracing::info!(
+        target: "audit",
+        event = "token_issued",
+        client_id = %req.client.id,
+        connector_id = %req.connector_id,
+        user_id = %req.claims.user_id,
+        id_token = req.id_token,
+        "tokens issued"
+    );
     Ok(Minted {
         access_token,
         id_token,

@@ -256,13 +256,6 @@ pub(crate) async fn password(
             .await
         {
             Ok(PasswordOutcome::LoggedIn(next)) => {
-                tracing::info!(
-                    target: "audit",
-                    event = "login",
-                    connector_id = %connector,
-                    username = %username,
-                    "login successful"
-                );
                 return see_other(&format!(
                     "{}/auth?{}",
                     state.issuer_path,
@@ -339,14 +332,11 @@ async fn callback_for(
         .callback(params.get("state"), connector.as_deref(), &request)
         .await
     {
-        Ok(next) => {
-            tracing::info!(target: "audit", event = "login", "login successful");
-            see_other(&format!(
-                "{}/auth?{}",
-                state.issuer_path,
-                encode(&[("req", &next.req), ("hmac", &next.hmac)])
-            ))
-        }
+        Ok(next) => see_other(&format!(
+            "{}/auth?{}",
+            state.issuer_path,
+            encode(&[("req", &next.req), ("hmac", &next.hmac)])
+        )),
         Err(e) => errors::authorize_error(&state, e),
     }
 }

@@ -54,21 +54,12 @@ pub(crate) async fn token(
         (None, Some(id), secret) => Some(ClientCredentials { id, secret }),
         (None, None, _) => None,
     };
-    let grant_type = params.get("grant_type").to_owned();
     let request = TokenRequest {
         params: params.0,
         client,
     };
     match state.engine.token(&request).await {
         Ok(response) => {
-            tracing::info!(
-                target: "audit",
-                event = "token_issued",
-                grant_type = %grant_type,
-                client_id = %request.client.as_ref().map(|c| c.id.as_str()).unwrap_or_default(),
-                refresh_token = response.refresh_token.is_some(),
-                "token issued"
-            );
             let mut out = axum::Json(response).into_response();
             let h = out.headers_mut();
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
