@@ -106,3 +106,15 @@ pub struct OfflineSessions {
     )]
     pub connector_data: Option<Vec<u8>>,
 }
+
+impl OfflineSessions {
+    /// No sessions yet for `user_id` at `conn_id`.
+    pub fn new(user_id: impl Into<String>, conn_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            conn_id: conn_id.into(),
+            refresh: BTreeMap::new(),
+            connector_data: None,
+        }
+    }
+}

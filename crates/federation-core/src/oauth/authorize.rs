@@ -10,8 +10,7 @@ use super::tokens::{self, MintRequest};
 use super::{Engine, OpenedConnector, grant, pkce, scopes};
 use crate::connector::{CallbackRequest, LoginMethod, PasswordLogin};
 use crate::model::{
-    AuthCode, AuthRequest, Claims, Client, Identity, OfflineSessions, Pkce, PkceMethod, Scopes,
-    scope,
+    AuthCode, AuthRequest, Claims, Client, Identity, Pkce, PkceMethod, Scopes, scope,
 };
 use crate::secret::TokenHash;
 use crate::storage::validate_key;
@@ -615,21 +614,12 @@ impl Engine {
         if scopes::has(&updated.scopes, scope::OFFLINE_ACCESS)
             && connector.connector.refresh().is_some()
         {
-            let key = OfflineSessions::key_for(&identity.user_id, &connector.record.id);
-            let data = identity.connector_data.clone();
-            let (user, conn) = (identity.user_id.clone(), connector.record.id.clone());
-            self.store
-                .upsert::<OfflineSessions, _>(&key, |current| {
-                    let mut session = current.unwrap_or_else(|| OfflineSessions {
-                        user_id: user.clone(),
-                        conn_id: conn.clone(),
-                        refresh: Default::default(),
-                        connector_data: None,
-                    });
-                    session.connector_data = data.clone();
-                    Ok(session)
-                })
-                .await?;
+            self.remember_connector_data(
+                &identity.user_id,
+                &connector.record.id,
+                identity.connector_data.clone(),
+            )
+            .await?;
         }
         tracing::info!(
             target: "audit",
@@ -777,11 +767,7 @@ impl Engine {
 
         let minted = if has("token") || has("id_token") {
             Some(
-                tokens::mint(
-                    self.signer.as_ref(),
-                    &self.store,
-                    &self.settings.issuer,
-                    self.settings.id_token_lifetime,
+                self.mint(
                     now,
                     &MintRequest {
                         client: &client,

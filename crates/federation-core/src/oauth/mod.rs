@@ -157,4 +157,21 @@ impl Engine {
     pub fn connectors(&self) -> &ConnectorSet {
         &self.connectors
     }
+
+    /// Mints tokens with this issuer's signer, issuer URL and token lifetime.
+    async fn mint(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        request: &tokens::MintRequest<'_>,
+    ) -> Result<tokens::Minted, OAuthError> {
+        tokens::mint(
+            self.signer.as_ref(),
+            &self.store,
+            &self.settings.issuer,
+            self.settings.id_token_lifetime,
+            now,
+            request,
+        )
+        .await
+    }
 }

@@ -185,6 +185,21 @@ pub(crate) async fn auth_connector(
     }
 }
 
+/// The browser's CSRF value (and a cookie to set), or an error page.
+fn csrf_token(
+    state: &State,
+    headers: &HeaderMap,
+) -> Result<(String, Option<HeaderValue>), Box<Response>> {
+    csrf::token(headers, &state.cookie_path, state.https).map_err(|e| {
+        tracing::error!(error = %e, "CSRF token");
+        Box::new(errors::page(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error.",
+        ))
+    })
+}
+
 fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -211,16 +226,9 @@ pub(crate) async fn password(
         Ok(p) => p,
         Err(e) => return errors::authorize_error(&state, e),
     };
-    let (csrf_token, cookie) = match csrf::token(&headers, &state.cookie_path, state.https) {
+    let (csrf_token, cookie) = match csrf_token(&state, &headers) {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "CSRF token");
-            return errors::page(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error.",
-            );
-        }
+        Err(response) => return *response,
     };
     let post_url = format!(
         "{}/auth/{}/login?{}",
@@ -394,16 +402,9 @@ pub(crate) async fn approval(
         Ok(p) => p,
         Err(e) => return errors::authorize_error(&state, e),
     };
-    let (csrf_token, cookie) = match csrf::token(&headers, &state.cookie_path, state.https) {
+    let (csrf_token, cookie) = match csrf_token(&state, &headers) {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "CSRF token");
-            return errors::page(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error.",
-            );
-        }
+        Err(response) => return *response,
     };
     let page = ApprovalPage {
         client_name: prompt.client_name,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{self, MintRequest, TokenClaims};
+use super::tokens::{MintRequest, TokenClaims};
 use super::{Engine, OpenedConnector, grant, pkce, scopes};
 use crate::codec::RefreshTokenValue;
 use crate::connector::{LoginMethod, PasswordLogin};
@@ -206,23 +206,20 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
 
-        let minted = tokens::mint(
-            self.signer.as_ref(),
-            &self.store,
-            &self.settings.issuer,
-            self.settings.id_token_lifetime,
-            now,
-            &MintRequest {
-                client: &client,
-                claims: &auth_code.claims,
-                scopes: &auth_code.scopes,
-                nonce: &auth_code.nonce,
-                connector_id: &auth_code.connector_id,
-                code: Some(code),
-                id_token: scopes::has(&auth_code.scopes, scope::OPENID),
-            },
-        )
-        .await?;
+        let minted = self
+            .mint(
+                now,
+                &MintRequest {
+                    client: &client,
+                    claims: &auth_code.claims,
+                    scopes: &auth_code.scopes,
+                    nonce: &auth_code.nonce,
+                    connector_id: &auth_code.connector_id,
+                    code: Some(code),
+                    id_token: scopes::has(&auth_code.scopes, scope::OPENID),
+                },
+            )
+            .await?;
         let refresh_token = if self.refresh_allowed(connector, &auth_code.scopes) {
             let (id, token) = self
                 .issue_refresh_token(
@@ -300,23 +297,20 @@ impl Engine {
         let claims = Claims::from(&identity);
         let nonce = request.param("nonce").to_owned();
         let now = self.clock.now();
-        let minted = tokens::mint(
-            self.signer.as_ref(),
-            &self.store,
-            &self.settings.issuer,
-            self.settings.id_token_lifetime,
-            now,
-            &MintRequest {
-                client: &client,
-                claims: &claims,
-                scopes: &granted,
-                nonce: &nonce,
-                connector_id: &connector_id,
-                code: None,
-                id_token: true,
-            },
-        )
-        .await?;
+        let minted = self
+            .mint(
+                now,
+                &MintRequest {
+                    client: &client,
+                    claims: &claims,
+                    scopes: &granted,
+                    nonce: &nonce,
+                    connector_id: &connector_id,
+                    code: None,
+                    id_token: true,
+                },
+            )
+            .await?;
         let refresh_token = if self.refresh_allowed(connector, &granted) {
             if identity.connector_data.is_some() {
                 self.remember_connector_data(
@@ -343,7 +337,8 @@ impl Engine {
         })
     }
 
-    async fn remember_connector_data(
+    /// Keeps the connector's latest state for refreshing this user's tokens.
+    pub(super) async fn remember_connector_data(
         &self,
         user_id: &str,
         connector_id: &str,
@@ -352,12 +347,8 @@ impl Engine {
         let key = OfflineSessions::key_for(user_id, connector_id);
         self.store
             .upsert::<OfflineSessions, _>(&key, |current| {
-                let mut session = current.unwrap_or_else(|| OfflineSessions {
-                    user_id: user_id.to_owned(),
-                    conn_id: connector_id.to_owned(),
-                    refresh: BTreeMap::new(),
-                    connector_data: None,
-                });
+                let mut session =
+                    current.unwrap_or_else(|| OfflineSessions::new(user_id, connector_id));
                 session.connector_data = data.clone();
                 Ok(session)
             })
@@ -405,12 +396,8 @@ impl Engine {
         };
         self.store
             .upsert::<OfflineSessions, _>(&key, |current| {
-                let mut session = current.unwrap_or_else(|| OfflineSessions {
-                    user_id: claims.user_id.clone(),
-                    conn_id: connector_id.to_owned(),
-                    refresh: BTreeMap::new(),
-                    connector_data: None,
-                });
+                let mut session = current
+                    .unwrap_or_else(|| OfflineSessions::new(claims.user_id.clone(), connector_id));
                 session
                     .refresh
                     .insert(reference.id.clone(), reference.clone());

@@ -3,7 +3,7 @@
 //! and an upstream refusal is `invalid_grant`.
 
 use super::super::error::{ErrorCode, OAuthError};
-use super::super::tokens::{self, MintRequest};
+use super::super::tokens::MintRequest;
 use super::super::{Engine, grant, scopes};
 use super::{TokenRequest, TokenResponse, seal};
 use crate::codec::RefreshTokenValue;
@@ -131,23 +131,20 @@ impl Engine {
                 self.touch_offline_session(&next, now).await?;
             }
 
-            let minted = tokens::mint(
-                self.signer.as_ref(),
-                &self.store,
-                &self.settings.issuer,
-                self.settings.id_token_lifetime,
-                now,
-                &MintRequest {
-                    client: &client,
-                    claims: &claims,
-                    scopes: &granted,
-                    nonce: &token.nonce,
-                    connector_id: &token.connector_id,
-                    code: None,
-                    id_token: true,
-                },
-            )
-            .await?;
+            let minted = self
+                .mint(
+                    now,
+                    &MintRequest {
+                        client: &client,
+                        claims: &claims,
+                        scopes: &granted,
+                        nonce: &token.nonce,
+                        connector_id: &token.connector_id,
+                        code: None,
+                        id_token: true,
+                    },
+                )
+                .await?;
             return Ok(TokenResponse {
                 access_token: minted.access_token,
                 token_type: "bearer".into(),
