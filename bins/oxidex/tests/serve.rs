@@ -236,6 +236,11 @@ fn query(url: &str, name: &str) -> Option<String> {
 }
 
 async fn relying_party_flow(server: &Server, alg: CoreJwsSigningAlgorithm) -> String {
+    relying_party_tokens(server, alg).await.0
+}
+
+/// The flow; returns the ID token's `kid` and the ID token itself.
+async fn relying_party_tokens(server: &Server, alg: CoreJwsSigningAlgorithm) -> (String, String) {
     let provider =
         CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
             .await
@@ -315,7 +320,7 @@ async fn relying_party_flow(server: &Server, alg: CoreJwsSigningAlgorithm) -> St
         .await
         .expect("refresh");
     assert!(refreshed.refresh_token().is_some());
-    id_token.header_kid()
+    (id_token.header_kid(), id_token.to_string())
 }
 
 trait Kid {
@@ -861,4 +866,69 @@ async fn pages_render_in_headless_chromium_under_the_csp() {
     ] {
         assert!(!log.contains(bad), "Chromium reported {bad:?}:\n{log}");
     }
+}
+
+/// Key rotation while tokens are outstanding, through the server: with a 2 s rotation period
+/// the key published in advance takes over, `/keys` keeps the retired key, and a token signed
+/// before the rotation still verifies against what `/keys` serves after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_rotation_while_tokens_are_outstanding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, telemetry) = (free_port(), free_port());
+    let config = write_config(dir.path(), port, telemetry, "ES256")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("keysRotationPeriod: 6h", "keysRotationPeriod: 2s");
+    std::fs::write(&config, text).unwrap();
+    let server = start(Path::new(&config), port, telemetry).await;
+    let keys = || async {
+        let v: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = keys().await;
+    let (old_kid, old_token) =
+        relying_party_tokens(&server, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
+    assert_eq!(before[0], old_kid, "the first key signs");
+    let next = before[1].clone();
+    let mut rotated = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = keys().await;
+        if now[0] != old_kid {
+            assert_eq!(now[0], next, "the key published in advance now signs");
+            assert!(now.contains(&old_kid), "the retired key is still published");
+            rotated = true;
+            break;
+        }
+    }
+    assert!(rotated, "no rotation within 15 s");
+    let new_kid = relying_party_flow(&server, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
+    assert_ne!(new_kid, old_kid);
+    let published: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks: Vec<oxidex_core::model::Jwk> =
+        serde_json::from_value(published["keys"].clone()).unwrap();
+    oxidex_core::jose::verify_compact(
+        &old_token,
+        &jwks,
+        &[oxidex_core::signer::SigningAlgorithm::Es256],
+    )
+    .expect("a token signed before the rotation verifies against /keys after it");
 }

@@ -34,8 +34,11 @@ pub(crate) struct ServeArgs {
 
 /// How often expired requests, codes and device records are removed (Dex: 5 minutes).
 const GC_EVERY: Duration = Duration::from_secs(300);
-/// How often the signer checks whether its keys are due (Dex: 30 seconds).
-const ROTATION_CHECK_EVERY: Duration = Duration::from_secs(30);
+/// How often the signer checks whether its keys are due: Dex's 30 seconds, or a quarter of a
+/// shorter rotation period (never below 100 ms), so short periods rotate on time.
+fn rotation_check_every(period: Duration) -> Duration {
+    (period / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
+}
 
 fn init_logging(logger: &config::Logger) -> Result<(), String> {
     let level = if logger.level.is_empty() {
@@ -148,9 +151,14 @@ async fn serve(config: config::Config) -> Result<(), String> {
 
     // Background upkeep: key rotation and garbage collection.
     let signer = assembled.signer.clone();
+    let check_every = rotation_check_every(match &config.signer {
+        config::Signer::Local(local) => local.keys_rotation_period,
+        #[allow(unreachable_patterns, reason = "more signer types will come")]
+        _ => Duration::from_secs(30),
+    });
     let mut stop = stop_rx.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(ROTATION_CHECK_EVERY);
+        let mut tick = tokio::time::interval(check_every);
         loop {
             tokio::select! {
                 _ = tick.tick() => match signer.tick().await {
@@ -201,6 +209,27 @@ async fn serve(config: config::Config) -> Result<(), String> {
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_checks_keep_up_with_short_periods() {
+        assert_eq!(
+            rotation_check_every(Duration::from_secs(6 * 3600)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            rotation_check_every(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            rotation_check_every(Duration::from_millis(10)),
+            Duration::from_millis(100)
+        );
     }
 }
 
