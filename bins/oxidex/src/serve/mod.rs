@@ -212,27 +212,6 @@ async fn serve(config: config::Config) -> Result<(), String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotation_checks_keep_up_with_short_periods() {
-        assert_eq!(
-            rotation_check_every(Duration::from_secs(6 * 3600)),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            rotation_check_every(Duration::from_secs(2)),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            rotation_check_every(Duration::from_millis(10)),
-            Duration::from_millis(100)
-        );
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -252,5 +231,26 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_checks_keep_up_with_short_periods() {
+        assert_eq!(
+            rotation_check_every(Duration::from_secs(6 * 3600)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            rotation_check_every(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            rotation_check_every(Duration::from_millis(10)),
+            Duration::from_millis(100)
+        );
     }
 }
