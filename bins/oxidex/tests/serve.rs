@@ -536,7 +536,7 @@ oauth2:
   passwordConnector: local
 expiry:
   refreshTokens:
-    reuseInterval: 1s
+    reuseInterval: 3s
 staticClients:
 - id: example-app
   name: Example App
@@ -678,8 +678,8 @@ async fn protocol_rules_through_the_server_with_an_oidc_client_library() {
         .unwrap_err();
     assert!(error_code(&err).contains("invalid_grant"), "{err:?}");
 
-    // Refresh: rotation, reuse within the 1s interval returns the same token, reuse after it
-    // revokes the family.
+    // Refresh: rotation, reuse within the 3s interval returns the same token, reuse after it
+    // revokes the family. (The interval is generous so a loaded machine cannot stall past it.)
     let (code, verifier, _) = login(&["offline_access"]).await;
     let tokens = app
         .exchange_code(code)
@@ -689,7 +689,7 @@ async fn protocol_rules_through_the_server_with_an_oidc_client_library() {
         .await
         .unwrap();
     let first = tokens.refresh_token().unwrap().clone();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let second = app
         .exchange_refresh_token(&first)
         .unwrap()
@@ -709,7 +709,7 @@ async fn protocol_rules_through_the_server_with_an_oidc_client_library() {
         &second_token,
         "same current token"
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let err = app
         .exchange_refresh_token(&first)
         .unwrap()
