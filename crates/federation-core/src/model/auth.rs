@@ -28,7 +28,9 @@ pub struct Pkce {
 
 /// An authorization request in progress, from `/auth` to the redirect back to the client
 /// (Dex `storage.AuthRequest`; RFC 6749 §4.1.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` output leaves out the HMAC key and the connector's data.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     /// Random id ([`crate::ids::new_id`]); also the upstream `state`.
     pub id: String,
@@ -127,4 +129,19 @@ pub struct AuthCode {
         skip_serializing_if = "Option::is_none"
     )]
     pub issued_refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("response_types", &self.response_types)
+            .field("scopes", &self.scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("logged_in", &self.logged_in)
+            .field("connector_id", &self.connector_id)
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
+    }
 }

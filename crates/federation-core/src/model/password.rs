@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 /// Looked up by e-mail address, case-insensitively. Serde names are Dex's, so
 /// `staticPasswords` entries deserialize into this type (`hashFromEnv` is resolved by the
 /// configuration loader).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` output leaves the hash out.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Password {
     /// Login name and key; compared case-insensitively.
     pub email: String,
@@ -37,6 +39,17 @@ pub struct Password {
     /// `groups` claim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Password")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("user_id", &self.user_id)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Password {
@@ -76,5 +89,9 @@ mod tests {
         assert_eq!(p.display_name(), "admin");
         assert!(p.email_verified());
         assert_eq!(Password::key_for("Admin@Example.COM"), "admin@example.com");
+        assert!(
+            !format!("{p:?}").contains("$2a$"),
+            "hash must not be in Debug output"
+        );
     }
 }
