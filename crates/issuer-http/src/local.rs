@@ -5,6 +5,7 @@
 //! bcrypt time as known ones (security.md §10 item 10), hashes outside cost 10–16 are refused
 //! (Dex `checkCost`), and passwords over 72 bytes are refused rather than silently truncated.
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -92,8 +93,6 @@ async fn bcrypt_verify(password: String, hash: String) -> Result<bool> {
         source: None,
     })?
 }
-
-use std::str::FromStr as _;
 
 #[async_trait]
 impl PasswordConnector for LocalConnector {
