@@ -72,6 +72,19 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+impl TokenResponse {
+    /// The response for freshly minted tokens (`token_type` is always `bearer`, as in Dex).
+    fn new(minted: super::tokens::Minted, refresh_token: Option<String>) -> Self {
+        Self {
+            access_token: minted.access_token,
+            token_type: "bearer".into(),
+            expires_in: minted.expires_in,
+            refresh_token,
+            id_token: minted.id_token,
+        }
+    }
+}
+
 const INVALID_CODE: &str = "Invalid or expired code parameter.";
 
 impl Engine {
@@ -231,8 +244,7 @@ impl Engine {
                 )
                 .await?;
             redeemed.issued_refresh_token = Some(id);
-            // Record what the code issued, for revocation on reuse. A failure here only loses
-            // that link; the tokens are already valid.
+            // Record what the code issued, so that reusing the code revokes it.
             if let Err(e) = self.store.swap(version, &redeemed).await {
                 return Err(OAuthError::server(e));
             }
@@ -240,13 +252,7 @@ impl Engine {
         } else {
             None
         };
-        Ok(TokenResponse {
-            access_token: minted.access_token,
-            token_type: "bearer".into(),
-            expires_in: minted.expires_in,
-            refresh_token,
-            id_token: minted.id_token,
-        })
+        Ok(TokenResponse::new(minted, refresh_token))
     }
 
     async fn grant_password(&self, request: &TokenRequest) -> Result<TokenResponse, OAuthError> {
@@ -328,13 +334,7 @@ impl Engine {
         } else {
             None
         };
-        Ok(TokenResponse {
-            access_token: minted.access_token,
-            token_type: "bearer".into(),
-            expires_in: minted.expires_in,
-            refresh_token,
-            id_token: minted.id_token,
-        })
+        Ok(TokenResponse::new(minted, refresh_token))
     }
 
     /// Keeps the connector's latest state for refreshing this user's tokens.

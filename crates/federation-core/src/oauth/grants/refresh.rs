@@ -145,19 +145,14 @@ impl Engine {
                     },
                 )
                 .await?;
-            return Ok(TokenResponse {
-                access_token: minted.access_token,
-                token_type: "bearer".into(),
-                expires_in: minted.expires_in,
-                refresh_token: Some(
-                    RefreshTokenValue {
-                        id: token.id.clone(),
-                        secret: secret_out,
-                    }
-                    .encode(),
-                ),
-                id_token: minted.id_token,
-            });
+            let refresh_token = Some(
+                RefreshTokenValue {
+                    id: token.id.clone(),
+                    secret: secret_out,
+                }
+                .encode(),
+            );
+            return Ok(TokenResponse::new(minted, refresh_token));
         }
         Err(OAuthError::invalid_grant(INVALID))
     }
