@@ -1,8 +1,9 @@
 //! `oxidex`: the reference binary.
 //!
 //! `oxidex serve CONFIG` serves the issuer a Dex configuration file describes (the file is
-//! read unchanged); `oxidex config check CONFIG` validates one; `oxidex version` reports the
-//! version.
+//! read unchanged); `oxidex config check CONFIG` validates one; `oxidex keys rotate CONFIG`
+//! asks every replica sharing its storage to rotate the signing key; `oxidex version` reports
+//! the version.
 
 pub mod config;
 mod serve;
@@ -29,6 +30,19 @@ enum Command {
     /// Work with Dex configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the signing keys in the configured storage.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Mark the signing key as due, so every replica sharing this storage rotates it at its
+    /// next check (SIGUSR1 makes `oxidex serve` check at once); exactly one new key results.
+    Rotate {
+        /// Path to the config file whose storage holds the keys.
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,19 +62,11 @@ fn main() -> ExitCode {
             print!("{}", version_text());
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("oxidex: cannot start the async runtime: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            ExitCode::from(runtime.block_on(serve::run(args)))
-        }
+        Command::Serve(args) => run_async(serve::run(args)),
+        Command::Keys(KeysCommand::Rotate { config: path }) => run_async(async move {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            serve::keys::rotate(&path).await
+        }),
         Command::Config(ConfigCommand::Check { config: path }) => {
             ExitCode::from(config::command::check(
                 &path,
@@ -68,6 +74,20 @@ fn main() -> ExitCode {
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             ))
+        }
+    }
+}
+
+/// Runs `work` on a multi-threaded runtime; its result is the exit code.
+fn run_async(work: impl std::future::Future<Output = u8>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => ExitCode::from(runtime.block_on(work)),
+        Err(e) => {
+            eprintln!("oxidex: cannot start the async runtime: {e}");
+            ExitCode::from(1)
         }
     }
 }

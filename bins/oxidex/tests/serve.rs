@@ -21,15 +21,9 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
-const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{REDIRECT, action, free_port, hidden, http, query};
 
 struct Server {
     child: Child,
@@ -110,54 +104,6 @@ async fn start(config: &Path, port: u16, telemetry: u16) -> Server {
     panic!("oxidex serve did not become healthy");
 }
 
-/// openidconnect's HTTP client over reqwest 0.13, without following redirects (as its
-/// documentation asks, against SSRF).
-async fn http(
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, reqwest::Error> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let (parts, body) = request.into_parts();
-    let response = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
-    let mut out = http::Response::new(body);
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    Ok(out)
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&#x2f;", "/")
-        .replace("&#x3d;", "=")
-        .replace("&amp;", "&")
-        .replace("&quot;", "\"")
-}
-
-fn attr_after(html: &str, marker: &str, attr: &str) -> String {
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker} not in page"));
-    let rest = &html[at..];
-    let start = rest.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
-    unescape(&rest[start..start + rest[start..].find('"').unwrap()])
-}
-
-fn action(html: &str) -> String {
-    attr_after(html, "<form", "action")
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    attr_after(html, &format!("name=\"{name}\""), "value")
-}
-
 /// Logs in through the pages like a browser and returns the redirect back to the client.
 async fn browser_login(issuer_base: &str, auth_url: &str) -> String {
     browser_login_to(issuer_base, auth_url, REDIRECT).await
@@ -226,13 +172,6 @@ async fn browser_login_to(issuer_base: &str, auth_url: &str, redirect: &str) -> 
         }
     }
     panic!("never came back to the client: {loc}");
-}
-
-fn query(url: &str, name: &str) -> Option<String> {
-    let q = url.split_once('?')?.1;
-    url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 async fn relying_party_flow(server: &Server, alg: CoreJwsSigningAlgorithm) -> String {
@@ -505,6 +444,8 @@ async fn https_listener_with_rustls() {
             .send()
             .await
         {
+            // 503 while the issuer is still being assembled behind the open listener.
+            Ok(r) if r.status() == 503 => last_error = Some("503 while starting".into()),
             Ok(r) => {
                 answer = Some(r);
                 break;

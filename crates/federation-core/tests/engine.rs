@@ -34,6 +34,7 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// Accepts jane/secret; refresh can be made to fail.
 struct Users {
     refuse_refresh: std::sync::atomic::AtomicBool,
+    refreshes: std::sync::atomic::AtomicUsize,
 }
 
 fn jane() -> Identity {
@@ -65,6 +66,10 @@ impl PasswordConnector for Users {
 #[async_trait]
 impl RefreshConnector for Users {
     async fn refresh(&self, _: Scopes, mut identity: Identity) -> oxidex_core::Result<Identity> {
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // An upstream round trip, so concurrent requests overlap.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         if self
             .refuse_refresh
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -131,6 +136,7 @@ async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
     );
     let users = Arc::new(Users {
         refuse_refresh: false.into(),
+        refreshes: 0.into(),
     });
     let connector = Connector::password(SharedUsers(users.clone()))
         .with_refresh()
@@ -616,6 +622,59 @@ async fn refresh_rotates_and_honours_the_reuse_interval() {
         ErrorCode::InvalidGrant,
         "current token revoked with its family"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_ask_the_upstream_once_and_rotate_once() {
+    let w = Arc::new(world().await);
+    let code = login(&w, &params("openid groups offline_access")).await;
+    let first = redeem(&w, &code).await.unwrap().refresh_token.unwrap();
+    w.clock.advance(Duration::minutes(1));
+
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (w, first) = (w.clone(), first.clone());
+        tasks.push(tokio::spawn(async move { refresh(&w, &first).await }));
+    }
+    let mut issued = std::collections::BTreeSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                issued.insert(r.refresh_token.unwrap());
+            }
+            Err(e) => assert_eq!(e.code, ErrorCode::InvalidGrant, "{e:?}"),
+        }
+    }
+    assert_eq!(
+        w.users.refreshes.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the upstream is asked once"
+    );
+    assert_eq!(issued.len(), 1, "exactly one rotation: {issued:?}");
+    assert!(!issued.contains(&first), "rotated");
+}
+
+#[tokio::test]
+async fn a_failed_upstream_refresh_releases_its_lease() {
+    let w = world().await;
+    let code = login(&w, &params("openid offline_access")).await;
+    let token = redeem(&w, &code).await.unwrap().refresh_token.unwrap();
+    w.clock.advance(Duration::minutes(1));
+    w.users
+        .refuse_refresh
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        refresh(&w, &token).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
+    w.users
+        .refuse_refresh
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // No wait for a 30-second lease: the next attempt asks the upstream at once.
+    let refreshed = tokio::time::timeout(std::time::Duration::from_secs(5), refresh(&w, &token))
+        .await
+        .expect("no lease left behind");
+    assert!(refreshed.is_ok());
 }
 
 #[tokio::test]

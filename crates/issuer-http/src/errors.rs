@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use oxidex_core::ErrorKind;
 use oxidex_core::oauth::{AuthorizeError, ErrorCode, OAuthError};
 
 use crate::State;
@@ -15,6 +16,23 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
+}
+
+/// Seconds a client is asked to wait (`Retry-After`) when storage is unreachable.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Whether a failure comes from the storage backend (down, unreachable, timing out): the
+/// request may succeed once it is back, so the answer is 503 with `Retry-After`, not 500.
+fn storage_unavailable(internal: Option<&oxidex_core::Error>) -> bool {
+    internal.is_some_and(|e| e.kind() == ErrorKind::Backend)
+}
+
+fn retry_later(response: &mut Response) {
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
 }
 
 /// An OAuth error as JSON (`{"error": ..., "error_description": ...}`), with
@@ -48,6 +66,9 @@ pub(crate) fn oauth_error(error: &OAuthError, bearer_realm: bool) -> Response {
             HeaderValue::from_static("Bearer error=\"invalid_token\""),
         );
     }
+    if error.code == ErrorCode::ServerError && storage_unavailable(error.internal.as_ref()) {
+        retry_later(&mut response);
+    }
     response
 }
 
@@ -77,10 +98,19 @@ pub(crate) fn authorize_error(state: &State, error: AuthorizeError) -> Response 
             message,
             internal,
         } => {
-            if let Some(e) = internal {
+            if let Some(e) = &internal {
                 tracing::error!(error = %e, status, "login flow failed");
             } else {
                 tracing::info!(status, message = %message, "login flow refused");
+            }
+            if storage_unavailable(internal.as_ref()) {
+                let mut response = page(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable. Please try again in a moment.",
+                );
+                retry_later(&mut response);
+                return response;
             }
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             page(state, status, &message)

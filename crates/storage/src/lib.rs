@@ -6,8 +6,13 @@
 //! |---|---|---|---|
 //! | [`MemoryStorage`] | `memory` | always | tests, development, one process that may forget |
 //! | [`SqliteStorage`] | `sqlite3` | `sqlite` (default) | one machine, or several processes on one file |
+//! | `PostgresStorage` | `postgres` | `postgres` | replicas sharing a PostgreSQL database |
+//! | `MysqlStorage` | `mysql` | `mysql` | replicas sharing a MySQL 5.7+ / MariaDB 10.4+ database |
+//! | `EtcdStorage` | `etcd` | `etcd` (needs `protoc` to build) | replicas sharing an etcd v3 cluster |
 //!
-//! PostgreSQL, MySQL and etcd backends follow (each behind its own feature).
+//! The configuration types of every backend ([`PostgresConfig`], [`MysqlConfig`],
+//! [`EtcdConfig`]) are always compiled, so a configuration loader can read them whichever
+//! backends a build includes.
 //!
 //! [`StaticOverlay`] lays the clients, passwords and connectors of a configuration file over any
 //! backend, read-only (Dex `storage/static.go`).
@@ -33,7 +38,16 @@
 //! # }
 //! ```
 
+#[cfg(feature = "etcd")]
+mod etcd;
 mod memory;
+#[cfg(feature = "mysql")]
+mod mysql;
+mod network_config;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sql_common;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod static_overlay;
@@ -41,7 +55,16 @@ mod static_overlay;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStorage;
 pub use memory::MemoryStorage;
+#[cfg(feature = "mysql")]
+pub use mysql::MysqlStorage;
+pub use network_config::{
+    EtcdConfig, EtcdSslConfig, MysqlConfig, NetworkDbConfig, PostgresConfig, SslConfig,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConfig, SqliteStorage};
 pub use static_overlay::StaticOverlay;

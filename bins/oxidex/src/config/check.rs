@@ -100,6 +100,40 @@ fn storage(config: &Config, issues: &mut Issues) {
              development only; use sqlite3",
         );
     }
+    let plaintext = match &config.storage {
+        Storage::Postgres(db) if db.ssl.mode == "disable" => Some(db_host(&db.host)),
+        Storage::Mysql(db) if db.ssl.mode == "false" => Some(db_host(&db.host)),
+        Storage::Etcd(etcd) if etcd.ssl.ca_file.is_empty() => etcd
+            .endpoints
+            .iter()
+            .map(|e| db_host(e.trim_start_matches("http://")))
+            .find(|host| !is_loopback_host(host)),
+        _ => None,
+    };
+    if let Some(host) = plaintext.filter(|host| !is_loopback_host(host)) {
+        issues.warn(
+            &path(&["storage", "config"]),
+            format!(
+                "talks to `{host}` without TLS: refresh tokens and signing keys cross the network \
+                 in clear; enable TLS (`ssl`) unless the network path is private"
+            ),
+        );
+    }
+}
+
+/// The host part of `host`, `host:port` or `[v6]:port`; empty means localhost.
+fn db_host(addr: &str) -> String {
+    let addr = addr.split('/').next().unwrap_or_default();
+    let host = match addr.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None if addr.matches(':').count() == 1 => addr.split(':').next().unwrap_or_default(),
+        None => addr,
+    };
+    if host.is_empty() {
+        "localhost".to_owned()
+    } else {
+        host.to_owned()
+    }
 }
 
 fn tls_versions(section: &str, min: &str, max: &str, issues: &mut Issues) {

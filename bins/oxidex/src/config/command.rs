@@ -37,6 +37,17 @@ pub fn summary(source_name: &str, config: &Config) -> String {
     let storage = match &config.storage {
         Storage::Memory => "memory".to_owned(),
         Storage::Sqlite3(sqlite) => format!("sqlite3 (file {})", sqlite.file),
+        Storage::Postgres(db) | Storage::Mysql(db) => format!(
+            "{} (database {} on {})",
+            config.storage.type_name(),
+            db.database,
+            if db.host.is_empty() {
+                "localhost"
+            } else {
+                &db.host
+            }
+        ),
+        Storage::Etcd(etcd) => format!("etcd ({})", etcd.endpoints.join(", ")),
     };
     let listeners: Vec<String> = [("http", &config.web.http), ("https", &config.web.https)]
         .into_iter()

@@ -38,6 +38,27 @@ pub(crate) fn check_files(config: &Config, exists: &dyn Fn(&Path) -> bool, issue
             "directory",
         ));
     }
+    match &config.storage {
+        Storage::Postgres(db) | Storage::Mysql(db) => {
+            for (key, file) in [
+                ("caFile", &db.ssl.ca_file),
+                ("certFile", &db.ssl.cert_file),
+                ("keyFile", &db.ssl.key_file),
+            ] {
+                named.push((at(&["storage", "config", "ssl", key]), file, "file"));
+            }
+        }
+        Storage::Etcd(etcd) => {
+            for (key, file) in [
+                ("caFile", &etcd.ssl.ca_file),
+                ("certFile", &etcd.ssl.cert_file),
+                ("keyFile", &etcd.ssl.key_file),
+            ] {
+                named.push((at(&["storage", "config", "ssl", key]), file, "file"));
+            }
+        }
+        _ => {}
+    }
     for (path, file, what) in named {
         if !file.is_empty() && !exists(Path::new(file)) {
             issues.warn(

@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use oxidex_core::model::{Client, ClientCredentialsClaims, ConnectorRecord, Password};
-use oxidex_storage::SqliteConfig;
+use oxidex_storage::{EtcdConfig, MysqlConfig, PostgresConfig, SqliteConfig};
 use serde::Deserialize;
 
 use super::duration;
@@ -146,14 +146,23 @@ pub enum Storage {
     Memory,
     /// `type: sqlite3` — one file.
     Sqlite3(SqliteConfig),
+    /// `type: postgres` — a PostgreSQL database replicas share.
+    Postgres(PostgresConfig),
+    /// `type: mysql` — a MySQL or MariaDB database replicas share.
+    Mysql(MysqlConfig),
+    /// `type: etcd` — an etcd v3 cluster replicas share.
+    Etcd(EtcdConfig),
 }
 
 impl Storage {
-    /// Dex's name for the backend (`memory`, `sqlite3`).
+    /// Dex's name for the backend (`memory`, `sqlite3`, `postgres`, `mysql`, `etcd`).
     pub fn type_name(&self) -> &'static str {
         match self {
             Storage::Memory => "memory",
             Storage::Sqlite3(_) => "sqlite3",
+            Storage::Postgres(_) => "postgres",
+            Storage::Mysql(_) => "mysql",
+            Storage::Etcd(_) => "etcd",
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oxidex_core::model::ConnectorRecord;
-use oxidex_storage::SqliteConfig;
+use oxidex_storage::{EtcdConfig, NetworkDbConfig, SqliteConfig};
 use serde::de::DeserializeOwned;
 
 use super::de::{Ctx, from_node};
@@ -42,7 +42,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Dex storage types oxidex has not built yet.
-pub(crate) const STORAGE_NOT_BUILT: &[&str] = &["postgres", "mysql", "etcd", "kubernetes"];
+pub(crate) const STORAGE_NOT_BUILT: &[&str] = &["kubernetes"];
 
 /// The result of reading: the configuration, and the top-level sections that could not be
 /// read (their values in `config` are defaults and must not be checked further).
@@ -348,7 +348,10 @@ fn read_storage(
     let type_path = fields.path_of("type");
     match kind.as_str() {
         "" => {
-            issues.error(&type_path, "is required: `sqlite3` or `memory`");
+            issues.error(
+                &type_path,
+                "is required: `sqlite3`, `postgres`, `mysql`, `etcd` or `memory`",
+            );
             None
         }
         "memory" => {
@@ -378,12 +381,43 @@ fn read_storage(
             }
             Some(Storage::Sqlite3(sqlite))
         }
+        "postgres" | "mysql" => {
+            let (config, line) = fields.expanded("config", env, flags, issues);
+            let config_path = fields.path_of("config");
+            let network: NetworkDbConfig = from_node(&config, &config_path, line, ctx)
+                .map_err(|e| issues.push(e))
+                .ok()?;
+            let postgres = kind == "postgres";
+            if !network_db_valid(&network, postgres, &config_path, issues) {
+                return None;
+            }
+            Some(if postgres {
+                Storage::Postgres(network)
+            } else {
+                Storage::Mysql(network)
+            })
+        }
+        "etcd" => {
+            let (config, line) = fields.expanded("config", env, flags, issues);
+            let config_path = fields.path_of("config");
+            let etcd: EtcdConfig = from_node(&config, &config_path, line, ctx)
+                .map_err(|e| issues.push(e))
+                .ok()?;
+            if etcd.endpoints.iter().all(|e| e.trim().is_empty()) {
+                issues.error(
+                    &config_path.key("endpoints"),
+                    "is required: list the cluster's client endpoints, e.g. [\"127.0.0.1:2379\"]",
+                );
+                return None;
+            }
+            Some(Storage::Etcd(etcd))
+        }
         other if STORAGE_NOT_BUILT.contains(&other) => {
             issues.error(
                 &type_path,
                 format!(
-                    "`{other}` is a Dex storage type that oxidex has not built yet; use `sqlite3` \
-                     (one machine) or `memory` (testing) for now"
+                    "`{other}` is a Dex storage type that oxidex has not built yet; use \
+                     `postgres`, `mysql` or `etcd` for replicas, `sqlite3` for one machine"
                 ),
             );
             None
@@ -392,13 +426,56 @@ fn read_storage(
             issues.error(
                 &type_path,
                 format!(
-                    "unknown storage type `{other}`; oxidex supports `sqlite3` and `memory` \
-                     (Dex's postgres, mysql, etcd and kubernetes are not built yet)"
+                    "unknown storage type `{other}`; oxidex supports `sqlite3`, `postgres`, \
+                     `mysql`, `etcd` and `memory`"
                 ),
             );
             None
         }
     }
+}
+
+/// The `ssl.mode` values each engine accepts (Dex's, `reference/dex.md` §5.4).
+const POSTGRES_SSL_MODES: &[&str] = &["disable", "require", "verify-ca", "verify-full"];
+const MYSQL_SSL_MODES: &[&str] = &["true", "false", "skip-verify", "custom"];
+
+/// Checks what the engines would otherwise only report at connect time.
+fn network_db_valid(
+    config: &NetworkDbConfig,
+    postgres: bool,
+    at: &KeyPath,
+    issues: &mut Issues,
+) -> bool {
+    let before = issues.error_count();
+    if config.database.trim().is_empty() {
+        issues.error(&at.key("database"), "is required: name the database");
+    }
+    let modes = if postgres {
+        POSTGRES_SSL_MODES
+    } else {
+        MYSQL_SSL_MODES
+    };
+    let mode = config.ssl.mode.as_str();
+    if !mode.is_empty() && !modes.contains(&mode) {
+        issues.error(
+            &at.key("ssl").key("mode"),
+            format!("`{mode}` is not one of {}", modes.join(", ")),
+        );
+    }
+    if !postgres && mode == "custom" && config.ssl.ca_file.is_empty() {
+        issues.error(
+            &at.key("ssl").key("caFile"),
+            "is required when `ssl.mode` is `custom`: name the CA that signed the server's \
+             certificate",
+        );
+    }
+    if config.ssl.cert_file.is_empty() != config.ssl.key_file.is_empty() {
+        issues.error(
+            &at.key("ssl"),
+            "`certFile` and `keyFile` go together: set both (a client certificate) or neither",
+        );
+    }
+    issues.error_count() == before
 }
 
 fn read_signer(

@@ -798,15 +798,13 @@ fn explicit_local_signer_needs_a_rotation_period() {
 
 #[test]
 fn storage_types_not_built_are_refused_by_name() {
-    for kind in ["postgres", "mysql", "etcd", "kubernetes"] {
-        let text = base("").replace("type: sqlite3", &format!("type: {kind}"));
-        assert_eq!(
-            errors(&text),
-            [format!(
-                "line 3: storage.type: `{kind}` is a Dex storage type that oxidex has not built yet; use `sqlite3` (one machine) or `memory` (testing) for now"
-            )]
-        );
-    }
+    let text = base("").replace("type: sqlite3", "type: kubernetes");
+    assert_eq!(
+        errors(&text),
+        [
+            "line 3: storage.type: `kubernetes` is a Dex storage type that oxidex has not built yet; use `postgres`, `mysql` or `etcd` for replicas, `sqlite3` for one machine"
+        ]
+    );
     let errs = errors(&base("").replace("type: sqlite3", "type: sqlite"));
     assert!(
         errs[0].starts_with("line 3: storage.type: unknown storage type `sqlite`"),
@@ -824,6 +822,120 @@ fn storage_types_not_built_are_refused_by_name() {
             "storage: is required: add `storage: {type: sqlite3, config: {file: /var/lib/oxidex/oxidex.db}}` (or `type: memory` for a throwaway server)"
         ]
     );
+}
+
+/// A config with `storage` replaced by `storage` (YAML at the top level).
+fn with_storage(storage: &str) -> String {
+    format!("issuer: https://dex.example.com/dex\n{storage}web:\n  http: 127.0.0.1:5556\n")
+}
+
+#[test]
+fn postgres_mysql_and_etcd_read_dex_keys() {
+    let text = with_storage(
+        "storage:\n  type: postgres\n  config:\n    host: db.internal:6432\n    database: dex\n    \
+         user: dex\n    password: $DB_PASSWORD\n    connectionTimeout: 7\n    maxOpenConns: 9\n    \
+         maxIdleConns: 3\n    connMaxLifetime: 600\n    ssl:\n      mode: verify-ca\n      \
+         caFile: /etc/ssl/db-ca.pem\n",
+    );
+    let loaded = load_str(&text, "test.yaml", &env(&[("DB_PASSWORD", "s3cret")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Storage::Postgres(db) = &loaded.config.storage else {
+        panic!("{:?}", loaded.config.storage)
+    };
+    assert_eq!(
+        (db.host.as_str(), db.database.as_str(), db.user.as_str()),
+        ("db.internal:6432", "dex", "dex")
+    );
+    assert_eq!(db.password, "s3cret", "$VAR expanded as Dex does");
+    assert_eq!(
+        (db.connection_timeout, db.max_open_conns, db.max_idle_conns),
+        (7, Some(9), Some(3))
+    );
+    assert_eq!(db.conn_max_lifetime, 600);
+    assert_eq!(db.ssl.mode, "verify-ca");
+    assert!(
+        !format!("{db:?}").contains("s3cret"),
+        "password not in Debug"
+    );
+
+    // Dex's own example (config.yaml.dist), quoted "false" included.
+    let text = with_storage(
+        "storage:\n  type: mysql\n  config:\n    host: 127.0.0.1\n    port: 3306\n    \
+         database: dex\n    user: mysql\n    password: mysql\n    ssl:\n      mode: \"false\"\n",
+    );
+    let loaded = loads(&text);
+    assert!(
+        matches!(&loaded.config.storage, Storage::Mysql(db) if db.port == 3306 && db.ssl.mode == "false")
+    );
+    assert!(
+        loaded.warnings.iter().all(|w| !w.contains("without TLS")),
+        "loopback in clear is fine: {:?}",
+        loaded.warnings
+    );
+
+    let text = with_storage(
+        "storage:\n  type: etcd\n  config:\n    endpoints:\n    - http://127.0.0.1:2379\n    \
+         namespace: dex/\n",
+    );
+    let loaded = loads(&text);
+    assert!(
+        matches!(&loaded.config.storage, Storage::Etcd(e) if e.endpoints == ["http://127.0.0.1:2379"] && e.namespace == "dex/")
+    );
+}
+
+#[test]
+fn networked_storage_mistakes_name_the_key_and_line() {
+    let errs = errors(&with_storage(
+        "storage:\n  type: postgres\n  config:\n    host: db\n    ssl:\n      mode: verify\n",
+    ));
+    assert_eq!(
+        errs,
+        [
+            "line 4: storage.config.database: is required: name the database",
+            "line 7: storage.config.ssl.mode: `verify` is not one of disable, require, verify-ca, verify-full",
+        ]
+    );
+    let errs = errors(&with_storage(
+        "storage:\n  type: mysql\n  config:\n    database: dex\n    ssl:\n      mode: custom\n      certFile: c.pem\n",
+    ));
+    assert_eq!(
+        errs,
+        [
+            "line 6: storage.config.ssl.caFile: is required when `ssl.mode` is `custom`: name the CA that signed the server's certificate",
+            "line 6: storage.config.ssl: `certFile` and `keyFile` go together: set both (a client certificate) or neither",
+        ]
+    );
+    let errs = errors(&with_storage(
+        "storage:\n  type: postgres\n  config:\n    database: dex\n    sslmode: disable\n",
+    ));
+    assert!(
+        errs[0].starts_with("line 6: storage.config.sslmode: unknown key `sslmode`"),
+        "{errs:?}"
+    );
+    let errs = errors(&with_storage(
+        "storage:\n  type: etcd\n  config:\n    namespace: dex/\n",
+    ));
+    assert_eq!(
+        errs,
+        [
+            "line 4: storage.config.endpoints: is required: list the cluster's client endpoints, e.g. [\"127.0.0.1:2379\"]"
+        ]
+    );
+}
+
+#[test]
+fn storage_in_clear_across_the_network_is_warned_about() {
+    for storage in [
+        "storage:\n  type: postgres\n  config:\n    host: db.internal\n    database: dex\n    ssl:\n      mode: disable\n",
+        "storage:\n  type: mysql\n  config:\n    host: 10.0.0.5:3306\n    database: dex\n    ssl:\n      mode: \"false\"\n",
+        "storage:\n  type: etcd\n  config:\n    endpoints: [\"http://10.0.0.7:2379\"]\n",
+    ] {
+        let loaded = loads(&with_storage(storage));
+        assert_has(
+            &loaded.warnings,
+            "without TLS: refresh tokens and signing keys cross the network in clear",
+        );
+    }
 }
 
 #[test]
@@ -1186,7 +1298,7 @@ fn config_check_prints_every_error_and_exits_2() {
     let path = dir.path().join("bad.yaml");
     std::fs::write(
         &path,
-        "issuer: https://x\nstorage:\n  type: postgres\nweb:\n  htp: :1\n",
+        "issuer: https://x\nstorage:\n  type: kubernetes\nweb:\n  htp: :1\n",
     )
     .unwrap();
     let (code, out, err) = run_check(&path);
@@ -1199,7 +1311,7 @@ fn config_check_prints_every_error_and_exits_2() {
         )),
         "{err}"
     );
-    assert!(err.contains("  - line 3: storage.type: `postgres` is a Dex storage type that oxidex has not built yet"), "{err}");
+    assert!(err.contains("  - line 3: storage.type: `kubernetes` is a Dex storage type that oxidex has not built yet"), "{err}");
     assert!(
         err.contains("  - line 4: web: set `web.http` or `web.https`"),
         "{err}"

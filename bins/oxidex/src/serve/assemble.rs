@@ -30,23 +30,77 @@ fn chrono(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Opens storage and builds the issuer. Errors name what failed.
-pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
-    let backend: Arc<dyn Storage> = match &config.storage {
-        config::Storage::Memory => Arc::new(MemoryStorage::new()),
-        config::Storage::Sqlite3(sqlite) => Arc::new(
-            SqliteStorage::open_config(sqlite)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        #[allow(unreachable_patterns, reason = "more storage types will come")]
-        other => {
-            return Err(format!(
-                "storage type {:?} is not built yet",
-                other.type_name()
-            ));
+/// Why the issuer could not be assembled.
+#[derive(Debug)]
+pub(crate) enum AssembleError {
+    /// A shared storage server is unreachable or failing: trying again later may work.
+    Unavailable(String),
+    /// Anything else: the configuration or a local file must be fixed.
+    Fatal(String),
+}
+
+impl AssembleError {
+    /// Classifies a failure that happened while talking to storage.
+    fn storage(config: &Config, context: &str, error: &oxidex_core::Error) -> Self {
+        let message = if context.is_empty() {
+            error.to_string()
+        } else {
+            format!("{context}: {error}")
+        };
+        if is_networked(&config.storage) && error.kind() == oxidex_core::ErrorKind::Backend {
+            AssembleError::Unavailable(message)
+        } else {
+            AssembleError::Fatal(message)
         }
-    };
+    }
+}
+
+impl From<String> for AssembleError {
+    fn from(message: String) -> Self {
+        AssembleError::Fatal(message)
+    }
+}
+
+/// Whether the backend is a server other processes share (and that may be down for a while).
+fn is_networked(storage: &config::Storage) -> bool {
+    !matches!(
+        storage,
+        config::Storage::Memory | config::Storage::Sqlite3(_)
+    )
+}
+
+/// Opens the configured storage backend (without the static overlay).
+pub(crate) async fn open_backend(
+    storage: &config::Storage,
+) -> oxidex_core::Result<Arc<dyn Storage>> {
+    Ok(match storage {
+        config::Storage::Memory => Arc::new(MemoryStorage::new()),
+        config::Storage::Sqlite3(sqlite) => Arc::new(SqliteStorage::open_config(sqlite).await?),
+        #[cfg(feature = "postgres")]
+        config::Storage::Postgres(db) => Arc::new(oxidex_storage::PostgresStorage::open(db).await?),
+        #[cfg(feature = "mysql")]
+        config::Storage::Mysql(db) => Arc::new(oxidex_storage::MysqlStorage::open(db).await?),
+        #[cfg(feature = "etcd")]
+        config::Storage::Etcd(etcd) => Arc::new(oxidex_storage::EtcdStorage::open(etcd).await?),
+        #[allow(unreachable_patterns, reason = "backends left out of this build")]
+        other => {
+            return Err(oxidex_core::Error::Backend {
+                backend: other.type_name(),
+                message: format!(
+                    "this oxidex was built without the `{}` feature; rebuild with it",
+                    other.type_name()
+                ),
+                source: None,
+            });
+        }
+    })
+}
+
+/// Opens storage and builds the issuer. Errors name what failed.
+pub(crate) async fn assemble(config: &Config) -> Result<Assembled, AssembleError> {
+    let backend = open_backend(&config.storage)
+        .await
+        .map_err(|e| AssembleError::storage(config, "", &e))?;
     let overlay = StaticOverlay::new(backend)
         .with_clients(config.clients().cloned())
         .and_then(|o| o.with_passwords(config.static_passwords.iter().cloned()))
@@ -64,7 +118,11 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
             local.keys_rotation_period,
         ),
         #[allow(unreachable_patterns, reason = "more signer types will come")]
-        _ => return Err("only the local signer is built".into()),
+        _ => {
+            return Err(AssembleError::Fatal(
+                "only the local signer is built".into(),
+            ));
+        }
     };
     let signer = Arc::new(
         LocalSigner::open(
@@ -77,7 +135,7 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
             },
         )
         .await
-        .map_err(|e| format!("signing keys: {e}"))?,
+        .map_err(|e| AssembleError::storage(config, "signing keys", &e))?,
     );
 
     let mut registry = oxidex_connectors::registry();
@@ -85,7 +143,7 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
     let records: Vec<ConnectorRecord> = store
         .list::<ConnectorRecord>()
         .await
-        .map_err(|e| format!("listing connectors: {e}"))?;
+        .map_err(|e| AssembleError::storage(config, "listing connectors", &e))?;
     let mut opened = Vec::new();
     for record in records {
         match registry.open(&record).await {
@@ -97,19 +155,19 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
         }
     }
     if opened.is_empty() {
-        return Err(
+        return Err(AssembleError::Fatal(
             "no connector could be opened; configure at least one connector or enablePasswordDB"
                 .into(),
-        );
+        ));
     }
 
     let settings = settings(config);
     if let Some(id) = &settings.password_connector
         && !opened.iter().any(|c| &c.record.id == id)
     {
-        return Err(format!(
+        return Err(AssembleError::Fatal(format!(
             "oauth2.passwordConnector {id:?} names no connector"
-        ));
+        )));
     }
     let engine = Engine::new(
         settings,
@@ -151,9 +209,10 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, String> {
         allowed_origins: config.web.allowed_origins.clone(),
         allowed_headers: config.web.allowed_headers.clone(),
     };
-    let issuer = Issuer::new(engine, pages, web)
-        .await
-        .map_err(|e| e.to_string())?;
+    let issuer = Issuer::new(engine, pages, web).await.map_err(|e| match e {
+        oxidex_issuer_http::BuildError::Core(e) => AssembleError::storage(config, "", &e),
+        other => AssembleError::Fatal(other.to_string()),
+    })?;
     Ok(Assembled {
         issuer,
         store,

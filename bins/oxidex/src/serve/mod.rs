@@ -2,13 +2,14 @@
 //! serve it until SIGTERM or SIGINT, then drain in-flight requests and exit.
 
 mod assemble;
+pub(crate) mod keys;
 mod listen;
+mod startup;
 mod telemetry;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use oxidex_core::signer::Signer;
 use tokio::sync::watch;
 
 use crate::config::{self, Environment};
@@ -48,8 +49,10 @@ fn init_logging(logger: &config::Logger) -> Result<(), String> {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},sqlx=warn,hyper=warn"))
         .map_err(|e| format!("logger.level {level:?}: {e}"))?;
+    // Logs go to stderr, as Dex's do; stdout stays free for command output.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_target(false);
     let result = if logger.format == "json" {
         builder.json().try_init()
@@ -108,18 +111,15 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(config: config::Config) -> Result<(), String> {
-    let assembled = assemble::assemble(&config).await?;
     let metrics = telemetry::Metrics::new();
-    let app = assembled
-        .issuer
-        .app()
-        .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            telemetry::observe,
-        ));
+    let slot = startup::AppSlot::default();
+    let readiness = startup::Readiness::default();
+    let app = slot.router();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
+    // Listeners first: a port in use fails at once, and while storage is unreachable the
+    // issuer answers 503 and readiness says why.
     if !config.web.http.is_empty() {
         let listener = listen::bind("web.http", &config.web.http).await?;
         tracing::info!(addr = %config.web.http, issuer = %config.issuer, "listening (http)");
@@ -142,12 +142,34 @@ async fn serve(config: config::Config) -> Result<(), String> {
         ));
     }
     if !config.telemetry.http.is_empty() {
-        let signer: std::sync::Arc<dyn Signer> = assembled.signer.clone();
-        let router = telemetry::router(metrics, assembled.store.clone(), signer);
+        let router = telemetry::router(metrics.clone(), readiness.clone());
         let listener = listen::bind("telemetry.http", &config.telemetry.http).await?;
         tracing::info!(addr = %config.telemetry.http, "listening (telemetry)");
         tasks.spawn(listen::serve_http(listener, router, stop_rx.clone()));
     }
+
+    let assembled = tokio::select! {
+        assembled = startup::assemble_with_retry(&config, &readiness) => assembled,
+        _ = shutdown_signal() => {
+            tracing::info!("shutdown signal received before storage was reachable");
+            return drain(stop_tx, tasks, None).await;
+        }
+        Some(done) = tasks.join_next() => return drain(stop_tx, tasks, listener_failure(done)).await,
+    };
+    let assembled = match assembled {
+        Ok(a) => a,
+        Err(e) => return drain(stop_tx, tasks, Some(e)).await,
+    };
+    slot.install(
+        assembled
+            .issuer
+            .app()
+            .layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                telemetry::observe,
+            )),
+    );
+    tracing::info!("issuer ready");
 
     // Background upkeep: key rotation and garbage collection.
     let signer = assembled.signer.clone();
@@ -159,14 +181,20 @@ async fn serve(config: config::Config) -> Result<(), String> {
     let mut stop = stop_rx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(check_every);
+        let mut check_now = check_keys_signal();
         loop {
-            tokio::select! {
-                _ = tick.tick() => match signer.tick().await {
-                    Ok(oxidex_core::signer::RotationOutcome::NotDue) => {}
-                    Ok(outcome) => tracing::info!(?outcome, "signing keys rotated"),
-                    Err(e) => tracing::error!(error = %e, "key rotation failed"),
-                },
+            let outcome = tokio::select! {
+                _ = tick.tick() => signer.tick().await,
+                Some(()) = check_now.recv() => {
+                    tracing::info!("SIGUSR1: checking the stored signing keys now");
+                    signer.check_stored().await
+                }
                 _ = listen::stopped(&mut stop) => break,
+            };
+            match outcome {
+                Ok(oxidex_core::signer::RotationOutcome::NotDue) => {}
+                Ok(outcome) => tracing::info!(?outcome, "signing keys rotated"),
+                Err(e) => tracing::error!(error = %e, "key rotation failed"),
             }
         }
     });
@@ -190,17 +218,33 @@ async fn serve(config: config::Config) -> Result<(), String> {
         }
     });
 
-    let mut failed = None;
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutdown signal received; draining"),
-        Some(done) = tasks.join_next() => {
-            failed = match done {
-                Ok(Err(e)) => Some(e),
-                Ok(Ok(())) => None,
-                Err(e) => Some(format!("listener task: {e}")),
-            };
+    let failed = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutdown signal received; draining");
+            None
         }
+        Some(done) = tasks.join_next() => listener_failure(done),
+    };
+    drain(stop_tx, tasks, failed).await
+}
+
+type Listeners = tokio::task::JoinSet<Result<(), String>>;
+
+fn listener_failure(done: Result<Result<(), String>, tokio::task::JoinError>) -> Option<String> {
+    match done {
+        Ok(Err(e)) => Some(e),
+        Ok(Ok(())) => None,
+        Err(e) => Some(format!("listener task: {e}")),
     }
+}
+
+/// Stops the listeners, lets in-flight requests finish (up to [`listen::DRAIN`]), and
+/// reports `failed` if something went wrong.
+async fn drain(
+    stop_tx: watch::Sender<bool>,
+    mut tasks: Listeners,
+    failed: Option<String>,
+) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(listen::DRAIN, async {
         while tasks.join_next().await.is_some() {}
@@ -210,6 +254,29 @@ async fn serve(config: config::Config) -> Result<(), String> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// SIGUSR1 asks for an immediate signing-key check (after `oxidex keys rotate`), instead of
+/// waiting for the next periodic one.
+fn check_keys_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::user_defined1()) {
+            Ok(mut usr1) => {
+                tokio::spawn(async move {
+                    while usr1.recv().await.is_some() {
+                        let _ = tx.try_send(());
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGUSR1"),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
 }
 
 async fn shutdown_signal() {

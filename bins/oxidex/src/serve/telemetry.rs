@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use oxidex_core::model::Client;
-use oxidex_core::signer::Signer;
-use oxidex_core::storage::Store;
+
+use super::startup::{Probe, Readiness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -122,22 +122,17 @@ pub(crate) async fn observe(
 #[derive(Clone)]
 struct Health {
     metrics: Arc<Metrics>,
-    store: Store,
-    signer: Arc<dyn Signer>,
+    readiness: Readiness,
 }
 
 /// The telemetry router.
-pub(crate) fn router(metrics: Arc<Metrics>, store: Store, signer: Arc<dyn Signer>) -> Router {
+pub(crate) fn router(metrics: Arc<Metrics>, readiness: Readiness) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz/live", get(|| async { "ok" }))
         .route("/healthz/ready", get(ready))
         .route("/healthz", get(ready))
-        .with_state(Health {
-            metrics,
-            store,
-            signer,
-        })
+        .with_state(Health { metrics, readiness })
 }
 
 async fn metrics_handler(State(h): State<Health>) -> Response {
@@ -157,18 +152,24 @@ async fn metrics_handler(State(h): State<Health>) -> Response {
 }
 
 async fn ready(State(h): State<Health>) -> Response {
-    let storage = h
-        .store
-        .list::<Client>()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    let signer = h
-        .signer
-        .signing_key()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let (storage, signer) = match h.readiness.probe() {
+        Probe::Serving(store, signer) => (
+            store
+                .list::<Client>()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            signer
+                .signing_key()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ),
+        Probe::Starting(last_error) => {
+            let why = last_error.unwrap_or_else(|| "starting".to_owned());
+            (Err(why), Err("starting".to_owned()))
+        }
+    };
     let ok = storage.is_ok() && signer.is_ok();
     let status = |r: &Result<(), String>| match r {
         Ok(()) => serde_json::json!({"message": "ok"}),

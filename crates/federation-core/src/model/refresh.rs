@@ -62,6 +62,16 @@ pub struct RefreshToken {
     /// The login's `nonce`, echoed in refreshed ID tokens.
     #[serde(default)]
     pub nonce: String,
+    /// While set and in the future, one issuer (of possibly several replicas) is asking the
+    /// upstream identity provider to refresh this family; others wait for its answer instead
+    /// of asking again, so concurrent refreshes reach the upstream at most once. A holder that
+    /// dies leaves a lease that simply runs out.
+    #[serde(
+        rename = "upstreamRefreshUntil",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upstream_refresh_until: Option<DateTime<Utc>>,
 }
 
 /// A reference from an offline session to one refresh-token family (Dex `RefreshTokenRef`).

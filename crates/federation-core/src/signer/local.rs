@@ -112,6 +112,13 @@ impl LocalSigner {
         self.rotate_with(None).await
     }
 
+    /// Re-reads the stored key set and rotates if it is due, whatever the keys in memory say:
+    /// for an operator who marked the stored keys as due (`oxidex keys rotate`), so every
+    /// replica that checks joins the same single rotation.
+    pub async fn check_stored(&self) -> Result<RotationOutcome> {
+        self.rotate_with(None).await
+    }
+
     /// Rotates now unless the stored keys were rotated at or after this call began. Several
     /// replicas forced at once produce exactly one new signing key.
     pub async fn force_rotation(&self) -> Result<RotationOutcome> {

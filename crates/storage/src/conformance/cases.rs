@@ -195,6 +195,7 @@ fn refresh_token(id: &str, secret: &str) -> RefreshToken {
         claims: claims("jane"),
         scopes: vec!["openid".into(), "offline_access".into()],
         nonce: "0".into(),
+        upstream_refresh_until: None,
     }
 }
 

@@ -5,12 +5,7 @@
 //! and each migration runs exactly once. A database whose version is newer than this build
 //! knows is refused rather than written to.
 
-/// One schema step.
-pub(super) struct Migration {
-    pub(super) version: i64,
-    pub(super) description: &'static str,
-    pub(super) statements: &'static [&'static str],
-}
+use crate::sql_common::Migration;
 
 /// Every migration, in order. Append only; never edit a released step.
 pub(super) const MIGRATIONS: &[Migration] = &[Migration {
@@ -43,8 +38,3 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         END",
     ],
 }];
-
-/// The schema version this build writes.
-pub(super) fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}

@@ -22,7 +22,8 @@ use serde::Deserialize;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use self::migrations::{MIGRATIONS, latest_version};
+use self::migrations::MIGRATIONS;
+use crate::sql_common::{micros, newer_schema, to_sql_version, version_of};
 
 const BACKEND: &str = "sqlite3";
 
@@ -189,14 +190,8 @@ impl SqliteStorage {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(fail)?;
-        let latest = latest_version();
-        if current > latest {
-            return Err(open_error(
-                file,
-                format!(
-                    "its schema version is {current}, newer than the {latest} this oxidex understands; upgrade oxidex or use another file"
-                ),
-            ));
+        if let Some(refusal) = newer_schema(current, MIGRATIONS) {
+            return Err(open_error(file, format!("{refusal} or use another file")));
         }
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
             for statement in migration.statements {
@@ -261,19 +256,6 @@ fn classify_open_error(file: &Path, e: sqlx::Error) -> Error {
         message: format!("cannot open database {}: {message}", file.display()),
         source: Some(Box::new(e)),
     }
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn version_of(v: i64) -> Version {
-    // Versions come from a counter that starts at 1 and only increases.
-    Version::new(u64::try_from(v).unwrap_or_default())
-}
-
-fn to_sql_version(v: Version) -> i64 {
-    i64::try_from(v.get()).unwrap_or(-1)
 }
 
 #[async_trait]

@@ -44,5 +44,12 @@ mod static_overlay_conformance {
     });
 }
 
+#[cfg(feature = "etcd")]
+mod etcd;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod services;
 mod sqlite_files;
 mod static_overlay;

@@ -385,6 +385,7 @@ impl Engine {
                 claims: claims.clone(),
                 scopes: granted.to_vec(),
                 nonce: nonce.to_owned(),
+                upstream_refresh_until: None,
             })
             .await?;
         let key = OfflineSessions::key_for(&claims.user_id, connector_id);

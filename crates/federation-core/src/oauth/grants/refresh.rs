@@ -12,6 +12,35 @@ use crate::secret::TokenHash;
 
 const INVALID: &str = "Refresh token is invalid or has already been claimed by another client.";
 
+/// Retries after losing a compare-and-swap to a concurrent refresh of the same family.
+const MAX_CONFLICTS: u32 = 8;
+
+/// How long one issuer may take to ask the upstream before another may try instead.
+const UPSTREAM_REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Polling while another request (in this process or another replica) holds the lease: short
+/// at first, since an upstream refresh usually takes tens of milliseconds.
+#[derive(Default)]
+struct LeaseWait {
+    polls: u32,
+}
+
+impl LeaseWait {
+    /// Longer than a lease, so a waiter outlives a holder that died.
+    const MAX_POLLS: u32 = 160;
+
+    /// Waits a little; `false` once waiting longer is pointless.
+    async fn pause(&mut self) -> bool {
+        if self.polls >= Self::MAX_POLLS {
+            return false;
+        }
+        let millis = (10u64 << self.polls.min(5)).min(250);
+        self.polls += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        true
+    }
+}
+
 /// How the presented secret relates to the stored family.
 enum Presented {
     /// The current secret.
@@ -31,7 +60,9 @@ impl Engine {
             .filter(|v| !v.id.is_empty() && !v.secret.is_empty())
             .ok_or_else(|| OAuthError::invalid_grant(INVALID))?;
 
-        for _ in 0..8 {
+        let mut conflicts = 0;
+        let mut lease_wait = LeaseWait::default();
+        while conflicts < MAX_CONFLICTS {
             let stored = match self.store.get::<RefreshToken>(&value.id).await {
                 Ok(t) => t,
                 Err(e) if e.is_not_found() || e.kind() == crate::ErrorKind::Invalid => {
@@ -104,8 +135,45 @@ impl Engine {
                     (value.secret.clone(), token.claims.clone(), None)
                 }
                 Presented::Current => {
-                    let claims = self.refreshed_claims(token, connector, &granted).await?;
+                    // Ask the upstream at most once for concurrent refreshes, whichever
+                    // replica they reach: take a lease on the family first.
+                    let mut version = stored.version;
+                    if connector.connector.refresh().is_some() {
+                        if token
+                            .upstream_refresh_until
+                            .is_some_and(|until| until > now)
+                        {
+                            if lease_wait.pause().await {
+                                continue;
+                            }
+                            return Err(OAuthError::new(
+                                ErrorCode::ServerError,
+                                "The identity provider is slow to answer; try again later.",
+                            ));
+                        }
+                        let mut leased = token.clone();
+                        leased.upstream_refresh_until = Some(now + UPSTREAM_REFRESH_LEASE);
+                        match self.store.swap(version, &leased).await {
+                            Ok(v) => version = v,
+                            Err(e) if e.is_conflict() => {
+                                conflicts += 1;
+                                continue;
+                            }
+                            Err(e) if e.is_not_found() => {
+                                return Err(OAuthError::invalid_grant(INVALID));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    let claims = match self.refreshed_claims(token, connector, &granted).await {
+                        Ok(claims) => claims,
+                        Err(e) => {
+                            self.release_lease(token, version).await;
+                            return Err(e);
+                        }
+                    };
                     let mut next = token.clone();
+                    next.upstream_refresh_until = None;
                     next.claims = claims.clone();
                     next.last_used = now;
                     let secret = if policy.rotation {
@@ -117,14 +185,17 @@ impl Engine {
                     } else {
                         value.secret.clone()
                     };
-                    (secret, claims, Some(next))
+                    (secret, claims, Some((version, next)))
                 }
             };
-            if let Some(next) = write {
-                match self.store.swap(stored.version, &next).await {
+            if let Some((version, next)) = write {
+                match self.store.swap(version, &next).await {
                     Ok(_) => {}
                     // Another refresh of this family won the race: decide again on its result.
-                    Err(e) if e.is_conflict() => continue,
+                    Err(e) if e.is_conflict() => {
+                        conflicts += 1;
+                        continue;
+                    }
                     Err(e) if e.is_not_found() => return Err(OAuthError::invalid_grant(INVALID)),
                     Err(e) => return Err(e.into()),
                 }
@@ -157,6 +228,20 @@ impl Engine {
         Err(OAuthError::invalid_grant(INVALID))
     }
 
+    /// Gives up an upstream-refresh lease after a failed upstream call, so the next attempt
+    /// need not wait for it to run out. Best effort: if the family changed meanwhile (revoked,
+    /// or the lease already ran out and another replica took over), there is nothing to undo.
+    async fn release_lease(&self, token: &RefreshToken, version: crate::storage::Version) {
+        let mut released = token.clone();
+        released.upstream_refresh_until = None;
+        if let Err(e) = self.store.swap(version, &released).await
+            && !e.is_conflict()
+            && !e.is_not_found()
+        {
+            tracing::warn!(error = %e, "could not release an upstream-refresh lease; it runs out by itself");
+        }
+    }
+
     /// Asks the connector for the user's current identity; the user id must not change.
     async fn refreshed_claims(
         &self,
@@ -177,6 +262,14 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let identity = token.claims.to_identity(connector_data);
+        tracing::info!(
+            target: "audit",
+            event = "upstream_refresh",
+            client_id = %token.client_id,
+            connector_id = %token.connector_id,
+            user_id = %token.claims.user_id,
+            "asking the upstream identity provider to refresh"
+        );
         let refreshed = refresher
             .refresh(Scopes::from_requested(granted), identity)
             .await
