@@ -111,6 +111,7 @@ fn mint_id_and_access_token(bencher: Bencher, alg: &str) {
         email: "admin@example.com".into(),
         email_verified: true,
         groups: vec!["admins".into(), "developers".into()],
+        auth_time: Some(clock.now()),
     };
     let scopes: Vec<String> = ["openid", "email", "profile", "groups"]
         .map(String::from)

@@ -141,6 +141,7 @@ fn token(id: String) -> RefreshToken {
             email: "jane@example.com".into(),
             email_verified: true,
             groups: vec!["admins".into(), "developers".into()],
+            auth_time: Some(now),
         },
         scopes: vec!["openid".into(), "email".into(), "offline_access".into()],
         nonce: "n-0S6_WzA2Mj".into(),

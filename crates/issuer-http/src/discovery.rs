@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use oxidex_core::oauth::Settings;
+use oxidex_core::oauth::{Settings, grant};
 use oxidex_core::signer::SigningAlgorithm;
 
 #[derive(Serialize)]
@@ -13,18 +13,39 @@ struct Discovery<'a> {
     token_endpoint: String,
     jwks_uri: String,
     userinfo_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_authorization_endpoint: Option<String>,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
     grant_types_supported: Vec<&'a str>,
     response_types_supported: Vec<&'a str>,
+    response_modes_supported: [&'static str; 3],
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: [&'static str; 1],
     code_challenge_methods_supported: Vec<&'static str>,
     scopes_supported: [&'static str; 5],
     token_endpoint_auth_methods_supported: [&'static str; 2],
-    claims_supported: [&'static str; 13],
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    claims_supported: [&'static str; 14],
 }
 
-/// The discovery document's bytes. Endpoints oxidex does not serve yet (device
-/// authorization, introspection) are not advertised.
+/// The grants the engine serves; an enabled grant outside this list is not advertised.
+const SERVED_GRANTS: [&str; 7] = [
+    grant::AUTHORIZATION_CODE,
+    grant::REFRESH_TOKEN,
+    grant::PASSWORD,
+    grant::IMPLICIT,
+    grant::CLIENT_CREDENTIALS,
+    grant::DEVICE_CODE,
+    grant::TOKEN_EXCHANGE,
+];
+
+/// How clients authenticate at the token, introspection and revocation endpoints.
+const CLIENT_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// The discovery document's bytes: exactly the grants that are enabled, and the device
+/// authorization endpoint only when the device grant is.
 pub(crate) fn document(
     settings: &Settings,
     algorithm: SigningAlgorithm,
@@ -33,12 +54,7 @@ pub(crate) fn document(
         .grant_types
         .iter()
         .map(String::as_str)
-        .filter(|g| {
-            matches!(
-                *g,
-                "authorization_code" | "refresh_token" | "password" | "implicit"
-            )
-        })
+        .filter(|g| SERVED_GRANTS.contains(g))
         .collect();
     grant_types.sort_unstable();
     let mut response_types: Vec<&str> =
@@ -59,19 +75,28 @@ pub(crate) fn document(
         token_endpoint: settings.url("/token"),
         jwks_uri: settings.url("/keys"),
         userinfo_endpoint: settings.url("/userinfo"),
+        device_authorization_endpoint: settings
+            .grant_enabled(grant::DEVICE_CODE)
+            .then(|| settings.url("/device/code")),
+        introspection_endpoint: settings.url("/token/introspect"),
+        revocation_endpoint: settings.url("/token/revoke"),
         grant_types_supported: grant_types,
         response_types_supported: response_types,
+        response_modes_supported: ["query", "fragment", "form_post"],
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: [algorithm.as_str()],
         code_challenge_methods_supported: methods,
         scopes_supported: ["openid", "email", "groups", "profile", "offline_access"],
-        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+        introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+        revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
         claims_supported: [
             "iss",
             "sub",
             "aud",
             "iat",
             "exp",
+            "auth_time",
             "email",
             "email_verified",
             "locale",

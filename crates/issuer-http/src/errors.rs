@@ -13,6 +13,9 @@ use crate::pages::ErrorPage;
 pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        // Only the token-exchange grant answers `access_denied` here: Dex's 401 for a subject
+        // token the connector refused.
+        ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -118,6 +121,10 @@ pub(crate) fn authorize_error(state: &State, error: AuthorizeError) -> Response 
         AuthorizeError::Redirect { url, error } => {
             tracing::info!(code = %error.code, "authorization request refused");
             crate::handlers::see_other(&url)
+        }
+        AuthorizeError::FormPost(posted) => {
+            tracing::info!(code = %posted.error.code, "authorization request refused");
+            crate::form_post::page(&state.issuer_path, &posted.action, &posted.params)
         }
     }
 }

@@ -11,6 +11,9 @@
 //! | `/callback`, `/callback/{connector}` | upstream redirects back |
 //! | `/approval` | consent (MAC-protected, CSRF-protected form) |
 //! | `/token`, `/userinfo` | token endpoint and userinfo |
+//! | `/token/revoke`, `/token/introspect` | revocation (RFC 7009), introspection (RFC 7662) |
+//! | `/device/code`, `/device`, `/device/auth/verify_code`, `/device/callback` | the device flow (RFC 8628) |
+//! | `/form_post.js` | submits `response_mode=form_post` pages |
 //! | `/healthz`, `/static/*`, `/theme/*`, `/robots.txt` | health and assets |
 //!
 //! Embedding: build an [`Engine`], then `Issuer::new(engine, pages, web).await?.app()` gives a
@@ -62,6 +65,7 @@
 mod csrf;
 mod discovery;
 mod errors;
+mod form_post;
 mod handlers;
 pub mod local;
 pub mod pages;
@@ -190,6 +194,9 @@ impl Issuer {
             .route("/.well-known/openid-configuration", any(keys::discovery))
             .route("/keys", any(keys::keys))
             .route("/token", any(token::token))
+            .route("/token/revoke", any(token::revoke))
+            .route("/token/introspect", any(token::introspect))
+            .route("/device/code", any(handlers::device::code))
             .route("/userinfo", any(keys::userinfo));
         let api = match self.cors() {
             Some(cors) => api.layer(cors),
@@ -205,6 +212,13 @@ impl Issuer {
             .route("/callback", get(auth::callback))
             .route("/callback/{connector}", get(auth::callback_connector))
             .route("/approval", get(auth::approval).post(auth::approval))
+            .route("/device", get(handlers::device::page))
+            .route(
+                "/device/auth/verify_code",
+                axum::routing::post(handlers::device::verify_code),
+            )
+            .route("/device/callback", get(handlers::device::callback))
+            .route("/form_post.js", get(form_post::script))
             .route("/healthz", any(keys::healthz))
             .route("/static/{*path}", get(assets::static_file))
             .route("/theme/{*path}", get(assets::theme_file))

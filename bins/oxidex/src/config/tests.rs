@@ -255,6 +255,14 @@ fn the_development_example_loads_with_its_warnings() {
     assert_eq!(client.id, "example-app");
     assert!(!client.public && !client.secret.is_empty());
     assert_eq!(client.redirect_uris, ["http://127.0.0.1:5555/callback"]);
+    let cli = &c.static_clients[1].client;
+    assert!(cli.public && cli.redirect_uris.is_empty(), "a device-flow client");
+    // Every grant, so that each example in docs/endpoints.md works against this file.
+    let mut grants = c.allowed_grant_types();
+    grants.sort();
+    let mut all = super::schema::grant::ALL.map(str::to_owned).to_vec();
+    all.sort();
+    assert_eq!(grants, all);
     assert_eq!(c.connectors.len(), 1);
     assert_eq!(c.connectors[0].id, "local");
     assert_eq!(c.static_passwords[0].email, "admin@example.com");
@@ -266,7 +274,7 @@ fn the_development_example_loads_with_its_warnings() {
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     assert!(
         loaded.warnings[0]
-            .starts_with("line 35: staticPasswords[0].hash: is Dex's published example hash"),
+            .starts_with("line 58: staticPasswords[0].hash: is Dex's published example hash"),
         "{:?}",
         loaded.warnings
     );
@@ -1276,7 +1284,7 @@ fn config_check_summarises_a_valid_file() {
         "  storage     sqlite3 (file oxidex.db)\n",
         "  web         http 127.0.0.1:5556\n",
         "  connectors  local (local)\n",
-        "  clients     1 static client\n",
+        "  clients     2 static clients\n",
         "  passwords   1 static password\n",
         "  signer      local, RS256, keys rotate every 6h0m0s\n",
         "  id tokens   valid 24h0m0s\n",
@@ -1285,7 +1293,7 @@ fn config_check_summarises_a_valid_file() {
     }
     assert!(
         err.starts_with(
-            "warning: line 35: staticPasswords[0].hash: is Dex's published example hash"
+            "warning: line 58: staticPasswords[0].hash: is Dex's published example hash"
         ),
         "{err}"
     );

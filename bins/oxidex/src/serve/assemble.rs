@@ -235,6 +235,7 @@ pub(crate) fn settings(config: &Config) -> Settings {
     settings.grant_types = config.allowed_grant_types().into_iter().collect();
     settings.id_token_lifetime = chrono(config.expiry.id_tokens());
     settings.auth_request_lifetime = chrono(config.expiry.auth_requests());
+    settings.device_request_lifetime = chrono(config.expiry.device_requests());
     let refresh = &config.expiry.refresh_tokens;
     let defaults = RefreshPolicy::default();
     settings.refresh = RefreshPolicy {

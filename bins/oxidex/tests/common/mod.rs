@@ -69,3 +69,59 @@ pub(crate) fn query(url: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// An `oxidex serve` process on a config of the test's own, in a temporary directory that
+/// holds the config and the SQLite database; killed when dropped.
+pub(crate) struct Oxidex {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    /// `{base}/dex`, the issuer URL.
+    pub(crate) issuer: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Oxidex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Oxidex {
+    /// Starts `oxidex serve` on `config`, a YAML body in which `{port}` and `{dir}` are
+    /// replaced by the listening port and the temporary directory; waits until it is healthy.
+    pub(crate) async fn start(config: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let text = config
+            .replace("{port}", &port.to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_oxidex"))
+            .arg("serve")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let server = Self {
+            child,
+            issuer: format!("{base}/dex"),
+            base,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", server.issuer)).await
+                && r.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("oxidex serve did not become healthy");
+    }
+}

@@ -80,6 +80,21 @@ pub struct AuthRequest {
     /// (Dex GHSA-vh7g-p26c-j2cw).
     #[serde(rename = "hmacKey", default, with = "super::opaque_bytes")]
     pub hmac_key: Option<Vec<u8>>,
+    /// `response_mode` (`query`, `fragment`, `form_post`); empty means the response type's
+    /// default. Not in Dex, which has no `response_mode`.
+    #[serde(
+        rename = "responseMode",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub response_mode: String,
+    /// `login_hint`, shown pre-filled in the password form. Not in Dex.
+    #[serde(
+        rename = "loginHint",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub login_hint: String,
 }
 
 /// An issued authorization code awaiting redemption at `/token` (Dex `storage.AuthCode`;

@@ -48,6 +48,9 @@ pub struct DeviceToken {
     /// Hash of the device code; the storage key.
     #[serde(rename = "deviceCodeHash")]
     pub device_code_hash: TokenHash,
+    /// The client the device code was issued to: only it may poll (RFC 8628 §3.4).
+    #[serde(rename = "clientID", default)]
+    pub client_id: String,
     /// Where the authorization stands.
     pub status: DeviceTokenStatus,
     /// The granted claims, once complete.

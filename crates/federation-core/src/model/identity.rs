@@ -91,6 +91,11 @@ pub struct Claims {
     /// `groups` claim.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// When the user authenticated at the upstream (`auth_time`, OIDC Core §2); kept across
+    /// refreshes. `None` for identities that never logged in interactively (a client's own
+    /// identity under client credentials, token exchange). Not in Dex's storage.
+    #[serde(rename = "authTime", default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<&Identity> for Claims {
@@ -102,6 +107,7 @@ impl From<&Identity> for Claims {
             email: identity.email.clone(),
             email_verified: identity.email_verified,
             groups: identity.groups.clone(),
+            auth_time: None,
         }
     }
 }

@@ -16,6 +16,7 @@ mod identity;
 mod keys;
 mod password;
 mod refresh;
+mod revoked;
 
 pub use auth::{AuthCode, AuthRequest, Pkce, PkceMethod};
 pub use client::{Client, ClientCredentialsClaims};
@@ -25,6 +26,7 @@ pub use identity::{Claims, Identity, Scopes, scope};
 pub use keys::{Jwk, SigningKeys, VerificationKey};
 pub use password::Password;
 pub use refresh::{OfflineSessions, RefreshToken, RefreshTokenRef};
+pub use revoked::RevokedToken;
 
 /// Opaque connector state as base64 in JSON (Dex's `[]byte` fields marshal the same way).
 pub(crate) mod opaque_bytes {

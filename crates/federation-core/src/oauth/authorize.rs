@@ -41,8 +41,17 @@ pub struct AuthorizeParams {
     pub request: String,
     /// `approval_prompt` (`force` shows the approval page).
     pub approval_prompt: String,
-    /// `prompt` (`consent` shows the approval page).
+    /// `prompt` (OIDC Core §3.1.2.1): `consent` shows the approval page; `none` is answered
+    /// `login_required` (oxidex keeps no browser session to log in silently with); `login`
+    /// and `select_account` are what every request gets anyway.
     pub prompt: String,
+    /// `max_age`: a non-negative number of seconds. Every login is fresh here, so any value
+    /// is met; the ID token then carries `auth_time`.
+    pub max_age: String,
+    /// `login_hint`: pre-fills the password form's login field.
+    pub login_hint: String,
+    /// `response_mode`: `query`, `fragment` or `form_post`.
+    pub response_mode: String,
 }
 
 /// A validated authorization request, not yet stored.
@@ -66,11 +75,20 @@ pub struct ValidatedAuthorize {
     pub force_approval: bool,
     /// A connector the client asked for.
     pub connector_id: Option<String>,
+    /// How the response reaches the client.
+    pub response_mode: ResponseMode,
+    /// `login_hint`, for the password form.
+    pub login_hint: String,
 }
 
 impl ValidatedAuthorize {
     /// The grant type this request is for: `implicit` when a token comes from `/auth`.
     pub fn grant_type(&self) -> &'static str {
+        // The device flow's browser leg (a rooted path, never a client's URL; Dex matches the
+        // `/device/callback` suffix too).
+        if self.redirect_uri.starts_with('/') && self.redirect_uri.ends_with("/device/callback") {
+            return grant::DEVICE_CODE;
+        }
         if self
             .response_types
             .iter()
@@ -103,6 +121,19 @@ pub enum AuthorizeError {
         /// The error sent.
         error: OAuthError,
     },
+    /// Post the error to the client's (validated) redirect URI (`response_mode=form_post`).
+    FormPost(Box<PostedError>),
+}
+
+/// An error posted to the client (`response_mode=form_post`).
+#[derive(Debug)]
+pub struct PostedError {
+    /// The redirect URI the browser posts to.
+    pub action: String,
+    /// The form fields: `error`, `error_description`, `state`.
+    pub params: Vec<(String, String)>,
+    /// The error sent.
+    pub error: OAuthError,
 }
 
 impl AuthorizeError {
@@ -159,6 +190,15 @@ pub struct Continue {
     pub hmac: String,
 }
 
+/// What the password form shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordPrompt {
+    /// The connector's label for the login field ("Email Address", "Username").
+    pub prompt: String,
+    /// The client's `login_hint`, to pre-fill the login field.
+    pub login_hint: String,
+}
+
 /// What a password form submission led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordOutcome {
@@ -200,7 +240,42 @@ pub enum AuthorizationResponse {
         /// The authorization code.
         code: String,
     },
+    /// `response_mode=form_post`: a page whose form the browser posts to the client.
+    FormPost {
+        /// The redirect URI the browser posts to.
+        action: String,
+        /// The form fields.
+        params: Vec<(String, String)>,
+    },
 }
+
+/// The response `params` in `mode` at `redirect_uri`.
+fn answer(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    mode: ResponseMode,
+) -> AuthorizationResponse {
+    match mode {
+        ResponseMode::FormPost => AuthorizationResponse::FormPost {
+            action: redirect_uri.to_owned(),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        },
+        mode => AuthorizationResponse::Redirect(redirect::with_params(redirect_uri, params, mode)),
+    }
+}
+
+/// The response mode a stored request asked for, or its response type's default.
+fn response_mode_of(request: &AuthRequest) -> ResponseMode {
+    ResponseMode::parse(&request.response_mode).unwrap_or_else(|| {
+        ResponseMode::default_for(request.response_types.iter().map(String::as_str))
+    })
+}
+
+/// The `prompt` values of OIDC Core §3.1.2.1.
+const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
 
 const RESPONSE_WORDS: [&str; 3] = ["code", "id_token", "token"];
 
@@ -212,9 +287,15 @@ impl Engine {
         p: &AuthorizeParams,
     ) -> Result<ValidatedAuthorize, AuthorizeError> {
         let client = self.client_for_display(&p.client_id).await?;
-        if !redirect::is_allowed(&client, &p.redirect_uri) {
+        let device_leg = self.device_callback_allowed(&client, &p.redirect_uri);
+        if !redirect::is_allowed(&client, &p.redirect_uri) && !device_leg {
             return Err(AuthorizeError::display(400, "Unregistered redirect_uri."));
         }
+        // Errors reach the client the way its answer would: in the response mode it asked
+        // for if that is one we know, otherwise in its response type's default.
+        let requested_mode = ResponseMode::parse(&p.response_mode);
+        let error_mode =
+            requested_mode.unwrap_or_else(|| ResponseMode::default_for(p.response_type.split(' ')));
         let fail = |code: ErrorCode, description: String| {
             let error = OAuthError::new(code, description);
             let mut params = vec![("error", error.code.as_str())];
@@ -223,11 +304,48 @@ impl Engine {
             if !p.state.is_empty() {
                 params.push(("state", &p.state));
             }
-            AuthorizeError::Redirect {
-                url: redirect::with_params(&p.redirect_uri, &params, ResponseMode::Query),
-                error,
+            match answer(&p.redirect_uri, &params, error_mode) {
+                AuthorizationResponse::FormPost { action, params } => {
+                    AuthorizeError::FormPost(Box::new(PostedError {
+                        action,
+                        params,
+                        error,
+                    }))
+                }
+                AuthorizationResponse::Redirect(url) | AuthorizationResponse::Oob { code: url } => {
+                    AuthorizeError::Redirect { url, error }
+                }
             }
         };
+
+        if !p.response_mode.is_empty() && requested_mode.is_none() {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Unsupported response_mode {:?}; use query, fragment or form_post.",
+                    p.response_mode
+                ),
+            ));
+        }
+        let prompts: BTreeSet<&str> = p.prompt.split(' ').filter(|v| !v.is_empty()).collect();
+        if let Some(unknown) = prompts.iter().find(|v| !PROMPT_VALUES.contains(v)) {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                format!("Unsupported prompt value {unknown:?}."),
+            ));
+        }
+        if prompts.contains("none") && prompts.len() > 1 {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "prompt=none cannot be combined with other values.".into(),
+            ));
+        }
+        if !p.max_age.is_empty() && p.max_age.parse::<u64>().is_err() {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative number of seconds.".into(),
+            ));
+        }
 
         if !p.request.is_empty() {
             return Err(fail(
@@ -237,7 +355,9 @@ impl Engine {
         }
 
         let pkce = if p.code_challenge.is_empty() {
-            if self.settings.pkce.enforce {
+            // The device flow's browser leg is redeemed by the server itself; the device's own
+            // PKCE is enforced at `/device/code` and checked when it polls.
+            if self.settings.pkce.enforce && !device_leg {
                 return Err(fail(
                     ErrorCode::InvalidRequest,
                     "PKCE is required. The code_challenge parameter must be provided.".into(),
@@ -351,10 +471,23 @@ impl Engine {
                 "Response type 'token' must be provided with type 'id_token' and/or 'code'".into(),
             ));
         }
-        if !has_code && p.nonce.is_empty() {
+        let has_id_token = words.iter().any(|w| w == "id_token");
+        if (!has_code || has_id_token) && p.nonce.is_empty() {
+            // OIDC Core §3.2.2.1 and §3.3.2.11: whenever the authorization endpoint issues a
+            // token or an ID token, except `code token` (Dex only asks when there is no code).
             return Err(fail(
                 ErrorCode::InvalidRequest,
                 "Response type 'token' requires a 'nonce' value.".into(),
+            ));
+        }
+        let response_mode = requested_mode
+            .unwrap_or_else(|| ResponseMode::default_for(words.iter().map(String::as_str)));
+        if response_mode == ResponseMode::Query && (has_token || has_id_token) {
+            // Tokens in a query string end up in logs and Referer headers (OAuth 2.0 Multiple
+            // Response Type Encoding Practices §3.0).
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_mode=query cannot carry tokens; use fragment or form_post.".into(),
             ));
         }
         if has_token && p.redirect_uri == redirect::OOB {
@@ -379,6 +512,14 @@ impl Engine {
             Some(p.connector_id.clone())
         };
 
+        if prompts.contains("none") {
+            // Without a browser session there is nobody to authenticate silently.
+            return Err(fail(
+                ErrorCode::LoginRequired,
+                "The user must log in: oxidex keeps no browser session for prompt=none.".into(),
+            ));
+        }
+
         Ok(ValidatedAuthorize {
             client,
             redirect_uri: p.redirect_uri.clone(),
@@ -387,9 +528,10 @@ impl Engine {
             state: p.state.clone(),
             nonce: p.nonce.clone(),
             pkce,
-            force_approval: p.approval_prompt == "force"
-                || p.prompt.split(' ').any(|v| v == "consent"),
+            force_approval: p.approval_prompt == "force" || prompts.contains("consent"),
             connector_id,
+            response_mode,
+            login_hint: p.login_hint.clone(),
         })
     }
 
@@ -454,6 +596,14 @@ impl Engine {
             connector_data: None,
             pkce: request.pkce.clone(),
             hmac_key: Some(crate::ids::random_bytes::<32>()?.to_vec()),
+            response_mode: if request.response_mode
+                == ResponseMode::default_for(request.response_types.iter().map(String::as_str))
+            {
+                String::new()
+            } else {
+                request.response_mode.as_str().to_owned()
+            },
+            login_hint: request.login_hint.clone(),
         };
         let scopes = Scopes::from_requested(&request.scopes);
         let start = match connector.connector.login() {
@@ -499,16 +649,20 @@ impl Engine {
         Ok(request)
     }
 
-    /// The password prompt of the connector a login session uses.
+    /// What the password form of a login session shows: the connector's prompt and the
+    /// client's `login_hint`.
     pub async fn password_prompt(
         &self,
         state: &str,
         connector_id: &str,
-    ) -> Result<String, AuthorizeError> {
+    ) -> Result<PasswordPrompt, AuthorizeError> {
         let request = self.login_session(state).await?;
         let connector = self.session_connector(&request, connector_id)?;
         match connector.connector.login() {
-            LoginMethod::Password(p) => Ok(p.prompt().to_owned()),
+            LoginMethod::Password(p) => Ok(PasswordPrompt {
+                prompt: p.prompt().to_owned(),
+                login_hint: request.login_hint,
+            }),
             _ => Err(AuthorizeError::display(
                 400,
                 "This connector does not use a password form.",
@@ -600,7 +754,8 @@ impl Engine {
         connector: &OpenedConnector,
         identity: Identity,
     ) -> Result<Continue, AuthorizeError> {
-        let claims = Claims::from(&identity);
+        let mut claims = Claims::from(&identity);
+        claims.auth_time = Some(self.clock.now());
         let connector_data = identity.connector_data.clone();
         let updated = self
             .store
@@ -714,11 +869,11 @@ impl Engine {
         if !request.state.is_empty() {
             params.push(("state", &request.state));
         }
-        Ok(AuthorizationResponse::Redirect(redirect::with_params(
+        Ok(answer(
             &request.redirect_uri,
             &params,
-            ResponseMode::Query,
-        )))
+            response_mode_of(&request),
+        ))
     }
 
     /// Issues the authorization response (Dex `sendCodeResponse`): the request is deleted
@@ -806,16 +961,11 @@ impl Engine {
         if !request.state.is_empty() {
             params.push(("state", &request.state));
         }
-        let mode = if minted.is_some() {
-            ResponseMode::Fragment
-        } else {
-            ResponseMode::Query
-        };
-        Ok(AuthorizationResponse::Redirect(redirect::with_params(
+        Ok(answer(
             &request.redirect_uri,
             &params,
-            mode,
-        )))
+            response_mode_of(&request),
+        ))
     }
 
     async fn client_for_display(&self, client_id: &str) -> Result<Client, AuthorizeError> {

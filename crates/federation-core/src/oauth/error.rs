@@ -31,6 +31,18 @@ pub enum ErrorCode {
     InvalidToken,
     /// `server_error`.
     ServerError,
+    /// `login_required` (OIDC Core §3.1.2.6: `prompt=none` without a session).
+    LoginRequired,
+    /// `authorization_pending` (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628 §3.5).
+    SlowDown,
+    /// `expired_token` (RFC 8628 §3.5).
+    ExpiredToken,
+    /// `unsupported_token_type` (RFC 7009 §2.2.1).
+    UnsupportedTokenType,
+    /// `invalid_target` (RFC 8693 §2.2.2).
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -48,6 +60,12 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -13,6 +13,8 @@
 //! redirects with `access_denied`.
 
 mod authorize;
+mod bearer;
+mod device;
 mod error;
 pub mod flow_mac;
 mod grants;
@@ -27,7 +29,11 @@ use std::sync::Arc;
 
 pub use authorize::{
     ApprovalPrompt, AuthorizationResponse, AuthorizeError, AuthorizeParams, Continue, LoginStart,
-    Next, PasswordOutcome, ValidatedAuthorize,
+    Next, PasswordOutcome, PasswordPrompt, PostedError, ValidatedAuthorize,
+};
+pub use device::{
+    DEVICE_POLL_INTERVAL_SECONDS, DeviceAuthorization, DeviceAuthorizationRequest, DeviceCallback,
+    DeviceOutcome, SLOW_DOWN_STEP_SECONDS, USER_CODE_ALPHABET, UserCodeCheck, normalize_user_code,
 };
 pub use error::{ErrorCode, OAuthError};
 pub use grants::{ClientCredentials, TokenRequest, TokenResponse};

@@ -54,13 +54,49 @@ fn valid_port(port: &str) -> bool {
     !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Where the parameters of an authorization response go.
+/// Where the parameters of an authorization response go (OAuth 2.0 Multiple Response Type
+/// Encoding Practices §2.1; OAuth 2.0 Form Post Response Mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
-    /// In the query (code flow).
+    /// In the query (the code flow's default).
     Query,
-    /// In the fragment (implicit and hybrid flows).
+    /// In the fragment (the implicit and hybrid flows' default).
     Fragment,
+    /// In an HTML form the browser posts to the redirect URI (`response_mode=form_post`). It
+    /// has no URL form: [`with_params`] treats it as [`ResponseMode::Query`], and the engine
+    /// answers with [`super::AuthorizationResponse::FormPost`] instead.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter's value, if it is one oxidex supports.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(ResponseMode::Query),
+            "fragment" => Some(ResponseMode::Fragment),
+            "form_post" => Some(ResponseMode::FormPost),
+            _ => None,
+        }
+    }
+
+    /// The parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+
+    /// The default for a response type: the query for `code` alone, the fragment as soon as a
+    /// token comes from the authorization endpoint.
+    pub fn default_for<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
+        if words.into_iter().any(|w| w == "token" || w == "id_token") {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
+        }
+    }
 }
 
 /// `redirect_uri` with `params` added: to its query (keeping any query it already has) or as
@@ -73,7 +109,7 @@ pub fn with_params(redirect_uri: &str, params: &[(&str, &str)], mode: ResponseMo
     // A registered redirect URI has no fragment (RFC 6749 §3.1.2); drop one defensively.
     let base = redirect_uri.split('#').next().unwrap_or(redirect_uri);
     match mode {
-        ResponseMode::Query => {
+        ResponseMode::Query | ResponseMode::FormPost => {
             let separator = if base.contains('?') {
                 if base.ends_with('?') || base.ends_with('&') {
                     ""

@@ -83,6 +83,8 @@ pub struct Settings {
     pub auth_request_lifetime: Duration,
     /// Authorization-code lifetime (fixed at 30 minutes in Dex).
     pub code_lifetime: Duration,
+    /// `expiry.deviceRequests`: how long a device code and its user code stay valid.
+    pub device_request_lifetime: Duration,
     /// Refresh policy.
     pub refresh: RefreshPolicy,
     /// PKCE policy.
@@ -108,6 +110,7 @@ impl Settings {
             id_token_lifetime: Duration::hours(24),
             auth_request_lifetime: Duration::hours(24),
             code_lifetime: Duration::minutes(30),
+            device_request_lifetime: Duration::minutes(5),
             refresh: RefreshPolicy::default(),
             pkce: PkcePolicy::default(),
             skip_approval: false,

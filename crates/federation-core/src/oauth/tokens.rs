@@ -64,6 +64,14 @@ pub struct TokenClaims {
     /// The request's nonce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// A unique id (access tokens only): what revocation lists (RFC 7009), and what
+    /// introspection reports as `jti` (RFC 7662).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// When the user logged in (OIDC Core §2), for logins through a browser or a password;
+    /// kept across refreshes. Required by clients that send `max_age`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     /// Access-token hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
@@ -152,6 +160,7 @@ pub async fn mint(
     // access token is distinct.
     let mut access = base.clone();
     access.at_hash = Some(half_hash(algorithm, &crate::ids::new_id()?));
+    access.jti = Some(crate::ids::new_id()?);
     let access_token = sign_json(key.as_ref(), &access).await?;
 
     let id_token = if req.id_token {
@@ -216,6 +225,8 @@ async fn base_claims(
         iat: now.timestamp(),
         azp,
         nonce: (!req.nonce.is_empty()).then(|| req.nonce.to_owned()),
+        jti: None,
+        auth_time: req.claims.auth_time.map(|t| t.timestamp()),
         at_hash: None,
         c_hash: None,
         email: has(scope::EMAIL).then(|| req.claims.email.clone()),

@@ -69,11 +69,13 @@ pub enum RecordKind {
     DeviceRequest,
     /// [`crate::model::DeviceToken`], by hash of the device code.
     DeviceToken,
+    /// [`crate::model::RevokedToken`], by the revoked access token's `jti`.
+    RevokedToken,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::AuthRequest,
         RecordKind::AuthCode,
         RecordKind::Client,
@@ -84,14 +86,17 @@ impl RecordKind {
         RecordKind::Keys,
         RecordKind::DeviceRequest,
         RecordKind::DeviceToken,
+        RecordKind::RevokedToken,
     ];
 
-    /// The kinds garbage collection removes once expired (Dex `GarbageCollect`).
-    pub const COLLECTED: [RecordKind; 4] = [
+    /// The kinds garbage collection removes once expired (Dex `GarbageCollect`, plus revoked
+    /// access tokens).
+    pub const COLLECTED: [RecordKind; 5] = [
         RecordKind::AuthRequest,
         RecordKind::AuthCode,
         RecordKind::DeviceRequest,
         RecordKind::DeviceToken,
+        RecordKind::RevokedToken,
     ];
 
     /// A stable identifier, for table rows, key prefixes and logs (Dex's table names).
@@ -107,6 +112,7 @@ impl RecordKind {
             RecordKind::Keys => "keys",
             RecordKind::DeviceRequest => "device_request",
             RecordKind::DeviceToken => "device_token",
+            RecordKind::RevokedToken => "revoked_token",
         }
     }
 
@@ -129,6 +135,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Keys => "signing keys",
             RecordKind::DeviceRequest => "device request",
             RecordKind::DeviceToken => "device token",
+            RecordKind::RevokedToken => "revoked access token",
         })
     }
 }

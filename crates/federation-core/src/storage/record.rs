@@ -8,7 +8,7 @@ use super::RecordKind;
 use crate::codec::Subject;
 use crate::model::{
     AuthCode, AuthRequest, Client, ConnectorRecord, DeviceRequest, DeviceToken, OfflineSessions,
-    Password, RefreshToken, SigningKeys,
+    Password, RefreshToken, RevokedToken, SigningKeys,
 };
 
 /// A model type that [`Store`](super::Store) can keep: its kind, its key, its expiry.
@@ -120,6 +120,16 @@ impl Record for DeviceRequest {
     const KIND: RecordKind = RecordKind::DeviceRequest;
     fn key(&self) -> String {
         self.user_code.clone()
+    }
+    fn expiry(&self) -> Option<DateTime<Utc>> {
+        Some(self.expiry)
+    }
+}
+
+impl Record for RevokedToken {
+    const KIND: RecordKind = RecordKind::RevokedToken;
+    fn key(&self) -> String {
+        self.id.clone()
     }
     fn expiry(&self) -> Option<DateTime<Utc>> {
         Some(self.expiry)

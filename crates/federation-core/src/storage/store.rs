@@ -31,12 +31,18 @@ pub struct GcResult {
     pub device_requests: u64,
     /// Device tokens removed.
     pub device_tokens: u64,
+    /// Entries for revoked access tokens that have expired by now.
+    pub revoked_tokens: u64,
 }
 
 impl GcResult {
     /// Total records removed.
     pub fn total(&self) -> u64 {
-        self.auth_requests + self.auth_codes + self.device_requests + self.device_tokens
+        self.auth_requests
+            + self.auth_codes
+            + self.device_requests
+            + self.device_tokens
+            + self.revoked_tokens
     }
 }
 
@@ -217,6 +223,7 @@ impl Store {
                 RecordKind::AuthCode => result.auth_codes = removed,
                 RecordKind::DeviceRequest => result.device_requests = removed,
                 RecordKind::DeviceToken => result.device_tokens = removed,
+                RecordKind::RevokedToken => result.revoked_tokens = removed,
                 _ => {}
             }
         }

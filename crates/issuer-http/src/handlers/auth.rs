@@ -43,6 +43,9 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         request: p.get("request").into(),
         approval_prompt: p.get("approval_prompt").into(),
         prompt: p.get("prompt").into(),
+        max_age: p.get("max_age").into(),
+        login_hint: p.get("login_hint").into(),
+        response_mode: p.get("response_mode").into(),
     }
 }
 
@@ -238,8 +241,8 @@ pub(crate) async fn password(
     );
     let mut page = PasswordPage {
         post_url,
-        username_prompt: prompt,
-        username: String::new(),
+        username_prompt: prompt.prompt,
+        username: prompt.login_hint,
         invalid: false,
         back_url: back,
         csrf_token: csrf_token.clone(),
@@ -368,6 +371,9 @@ fn authorization_response(state: &State, response: AuthorizationResponse) -> Res
             Ok(body) => html(StatusCode::OK, body),
             Err(e) => render_failed(state, e),
         },
+        AuthorizationResponse::FormPost { action, params } => {
+            crate::form_post::page(&state.issuer_path, &action, &params)
+        }
     }
 }
 

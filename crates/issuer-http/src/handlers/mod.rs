@@ -3,6 +3,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod device;
 pub(crate) mod keys;
 pub(crate) mod token;
 

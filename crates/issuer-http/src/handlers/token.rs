@@ -21,57 +21,101 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if method != Method::POST {
-        return errors::oauth_error(&OAuthError::invalid_request("method not allowed"), false);
+    let request = match client_request(&method, &headers, &body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match state.engine.token(&request).await {
+        Ok(response) => no_store(axum::Json(response).into_response()),
+        Err(e) => errors::oauth_error(&e, false),
     }
-    let mut params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return errors::oauth_error(&OAuthError::invalid_request(e.to_string()), false),
+}
+
+/// `POST /token/revoke` (RFC 7009): 200 with an empty body whenever the client authenticated
+/// and sent a token, whether or not the token was known.
+pub(crate) async fn revoke(
+    AxumState(state): AxumState<Arc<State>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match client_request(&method, &headers, &body) {
+        Ok(r) => r,
+        Err(response) => return *response,
     };
-    let basic = match basic_credentials(&headers) {
-        Ok(c) => c,
-        Err(e) => return errors::oauth_error(&e, false),
+    match state.engine.revoke(&request).await {
+        Ok(()) => no_store(axum::http::StatusCode::OK.into_response()),
+        Err(e) => errors::oauth_error(&e, false),
+    }
+}
+
+/// `POST /token/introspect` (RFC 7662), client authentication required.
+pub(crate) async fn introspect(
+    AxumState(state): AxumState<Arc<State>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match client_request(&method, &headers, &body) {
+        Ok(r) => r,
+        Err(response) => return *response,
     };
+    match state.engine.introspect(&request).await {
+        Ok(answer) => no_store(axum::Json(answer).into_response()),
+        Err(e) => errors::oauth_error(&e, false),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A POSTed form with the client's credentials from HTTP Basic or the form (RFC 6749 §2.3.1;
+/// one method per request), as the token, revocation and introspection endpoints take it.
+pub(crate) fn client_request(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenRequest, Box<Response>> {
+    let refuse = |e: OAuthError| Box::new(errors::oauth_error(&e, false));
+    if *method != Method::POST {
+        return Err(refuse(OAuthError::invalid_request("method not allowed")));
+    }
+    let mut params =
+        Params::parse(body).map_err(|e| refuse(OAuthError::invalid_request(e.to_string())))?;
+    let basic = basic_credentials(headers).map_err(refuse)?;
     let form_id = params.take("client_id");
     let form_secret = params.take("client_secret");
     let client = match (basic, form_id, form_secret) {
         (Some(_), _, Some(_)) => {
-            // RFC 6749 §2.3: one authentication method per request.
-            return errors::oauth_error(
-                &OAuthError::invalid_request("Use either HTTP Basic or client_secret, not both."),
-                false,
-            );
+            return Err(refuse(OAuthError::invalid_request(
+                "Use either HTTP Basic or client_secret, not both.",
+            )));
         }
         (Some(basic), form_id, None) => {
             if form_id.is_some_and(|id| id != basic.id) {
-                return errors::oauth_error(
-                    &OAuthError::invalid_request("client_id does not match the credentials."),
-                    false,
-                );
+                return Err(refuse(OAuthError::invalid_request(
+                    "client_id does not match the credentials.",
+                )));
             }
             Some(basic)
         }
         (None, Some(id), secret) => Some(ClientCredentials { id, secret }),
         (None, None, _) => None,
     };
-    let request = TokenRequest {
+    Ok(TokenRequest {
         params: params.0,
         client,
-    };
-    match state.engine.token(&request).await {
-        Ok(response) => {
-            let mut out = axum::Json(response).into_response();
-            let h = out.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            out
-        }
-        Err(e) => errors::oauth_error(&e, false),
-    }
+    })
 }
 
 /// HTTP Basic client credentials, each part URL-decoded (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<ClientCredentials>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<ClientCredentials>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use oxidex_core::model::{
     AuthCode, AuthRequest, Claims, Client, ClientCredentialsClaims, ConnectorRecord, DeviceRequest,
     DeviceToken, DeviceTokenStatus, Jwk, OfflineSessions, Password, Pkce, PkceMethod, RefreshToken,
-    RefreshTokenRef, SigningKeys, VerificationKey,
+    RefreshTokenRef, RevokedToken, SigningKeys, VerificationKey,
 };
 use oxidex_core::secret::{ClientSecret, TokenHash};
 use oxidex_core::storage::{RecordKind, Store, Versioned};
@@ -115,6 +115,7 @@ fn claims(user: &str) -> Claims {
         email: format!("{user}@example.com"),
         email_verified: true,
         groups: vec!["admins".into(), "développeurs".into()],
+        auth_time: Some(base_time()),
     }
 }
 
@@ -161,6 +162,8 @@ fn auth_request(id: &str, expiry: DateTime<Utc>) -> AuthRequest {
         connector_data: None,
         pkce: Some(pkce()),
         hmac_key: Some(vec![7; 32]),
+        response_mode: "form_post".into(),
+        login_hint: "jane@example.com".into(),
     }
 }
 
@@ -248,6 +251,7 @@ fn device_request(user_code: &str, device_code: &str, expiry: DateTime<Utc>) -> 
 fn device_token(device_code: &str, expiry: DateTime<Utc>) -> DeviceToken {
     DeviceToken {
         device_code_hash: TokenHash::of(device_code),
+        client_id: "kubectl".into(),
         status: DeviceTokenStatus::Pending,
         claims: None,
         scopes: vec![],
@@ -926,6 +930,12 @@ async fn garbage_collection(store: Store) -> CaseResult {
         .create(&device_request("GCGC-GCGC", "gc-device", expiry))
         .await?;
     store.create(&token).await?;
+    store
+        .create(&RevokedToken {
+            id: "gc-jti".into(),
+            expiry,
+        })
+        .await?;
     // Never collected, whatever their timestamps.
     store.create(&refresh_token("gc-refresh", "s")).await?;
     store.create(&client("gc-client")).await?;
@@ -949,6 +959,16 @@ async fn garbage_collection(store: Store) -> CaseResult {
     ensure_eq(&result.auth_codes, &1, "auth codes collected")?;
     ensure_eq(&result.device_requests, &1, "device requests collected")?;
     ensure_eq(&result.device_tokens, &1, "device tokens collected")?;
+    ensure_eq(
+        &result.revoked_tokens,
+        &1,
+        "revoked-token entries collected",
+    )?;
+    expect_err(
+        store.get::<RevokedToken>("gc-jti").await,
+        ErrorKind::NotFound,
+        "revoked token",
+    )?;
     expect_err(
         store.get::<AuthRequest>("gc-request").await,
         ErrorKind::NotFound,

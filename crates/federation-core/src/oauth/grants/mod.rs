@@ -1,23 +1,24 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.3, §6) and userinfo (OIDC Core §5.3).
 
+mod client_credentials;
+mod device;
 mod refresh;
 mod seal;
+mod token_exchange;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{MintRequest, TokenClaims};
+use super::tokens::MintRequest;
 use super::{Engine, OpenedConnector, grant, pkce, scopes};
 use crate::codec::RefreshTokenValue;
 use crate::connector::{LoginMethod, PasswordLogin};
-use crate::jose::verify_compact;
 use crate::model::{
     AuthCode, Claims, Client, OfflineSessions, RefreshToken, RefreshTokenRef, Scopes, scope,
 };
 use crate::secret::TokenHash;
-use crate::signer::SigningAlgorithm;
 
 /// Client credentials from HTTP Basic (already URL-decoded, RFC 6749 §2.3.1) or the form.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,7 +48,8 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    fn param(&self, name: &str) -> &str {
+    /// The form parameter `name`, or `""`.
+    pub(in crate::oauth) fn param(&self, name: &str) -> &str {
         self.params
             .get(name)
             .map(String::as_str)
@@ -70,6 +72,10 @@ pub struct TokenResponse {
     /// An ID token, when issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Token exchange only (RFC 8693 §2.2.1): what `access_token` holds, e.g.
+    /// `urn:ietf:params:oauth:token-type:id_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl TokenResponse {
@@ -81,11 +87,22 @@ impl TokenResponse {
             expires_in: minted.expires_in,
             refresh_token,
             id_token: minted.id_token,
+            issued_token_type: None,
         }
     }
 }
 
 const INVALID_CODE: &str = "Invalid or expired code parameter.";
+
+/// An authorization code just marked redeemed (see `Engine::redeem_auth_code`).
+pub(super) struct RedeemedCode<'a> {
+    /// The code's record, `redeemed` set.
+    pub(super) code: AuthCode,
+    /// The record's version after the redemption.
+    pub(super) version: crate::storage::Version,
+    /// The connector the user logged in with.
+    pub(super) connector: &'a OpenedConnector,
+}
 
 impl Engine {
     /// Serves `/token` for the enabled grants.
@@ -104,6 +121,9 @@ impl Engine {
             grant::AUTHORIZATION_CODE => self.grant_authorization_code(request).await,
             grant::REFRESH_TOKEN => self.grant_refresh_token(request).await,
             grant::PASSWORD => self.grant_password(request).await,
+            grant::CLIENT_CREDENTIALS => self.grant_client_credentials(request).await,
+            grant::DEVICE_CODE => self.grant_device_code(request).await,
+            grant::TOKEN_EXCHANGE => self.grant_token_exchange(request).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("Unsupported grant type {other:?}."),
@@ -166,15 +186,19 @@ impl Engine {
             && self.settings.grant_enabled(grant::REFRESH_TOKEN)
     }
 
-    async fn grant_authorization_code(
+    /// Redeems authorization code `code` for `client` (RFC 6749 §4.1.3): it must exist, belong
+    /// to the client, be unredeemed and unexpired, pass PKCE, match `redirect_uri`, and its
+    /// connector must allow `grant_type`. The compare-and-swap that marks it redeemed lets
+    /// exactly one of concurrent redemptions through. Shared by the authorization-code grant
+    /// and the device flow's callback.
+    pub(super) async fn redeem_auth_code(
         &self,
-        request: &TokenRequest,
-    ) -> Result<TokenResponse, OAuthError> {
-        let client = self.authenticate_client(request.client.as_ref()).await?;
-        let code = request.param("code");
-        if code.is_empty() {
-            return Err(OAuthError::invalid_request("Required param: code."));
-        }
+        client: &Client,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        grant_type: &str,
+    ) -> Result<RedeemedCode<'_>, OAuthError> {
         let key = TokenHash::of(code).to_key();
         let stored = match self.store.get::<AuthCode>(&key).await {
             Ok(c) => c,
@@ -196,19 +220,14 @@ impl Engine {
         if now >= auth_code.expiry {
             return Err(OAuthError::invalid_grant(INVALID_CODE));
         }
-        pkce::check(
-            auth_code.pkce.as_ref(),
-            request.params.get("code_verifier").map(String::as_str),
-        )?;
-        if request.param("redirect_uri") != auth_code.redirect_uri {
+        pkce::check(auth_code.pkce.as_ref(), code_verifier)?;
+        if redirect_uri != auth_code.redirect_uri {
             return Err(OAuthError::invalid_request(
                 "redirect_uri did not match URI from initial request.",
             ));
         }
-        let connector =
-            self.connector_for_grant(&client, &auth_code.connector_id, grant::AUTHORIZATION_CODE)?;
+        let connector = self.connector_for_grant(client, &auth_code.connector_id, grant_type)?;
 
-        // Redeem: the compare-and-swap lets exactly one of concurrent redemptions through.
         let mut redeemed = auth_code.clone();
         redeemed.redeemed = true;
         let version = match self.store.swap(stored.version, &redeemed).await {
@@ -218,6 +237,37 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
+        Ok(RedeemedCode {
+            code: redeemed,
+            version,
+            connector,
+        })
+    }
+
+    async fn grant_authorization_code(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate_client(request.client.as_ref()).await?;
+        let code = request.param("code");
+        if code.is_empty() {
+            return Err(OAuthError::invalid_request("Required param: code."));
+        }
+        let RedeemedCode {
+            code: mut redeemed,
+            version,
+            connector,
+        } = self
+            .redeem_auth_code(
+                &client,
+                code,
+                request.param("redirect_uri"),
+                request.params.get("code_verifier").map(String::as_str),
+                grant::AUTHORIZATION_CODE,
+            )
+            .await?;
+        let now = self.clock.now();
+        let auth_code = &redeemed.clone();
 
         let minted = self
             .mint(
@@ -300,9 +350,10 @@ impl Engine {
                 });
             }
         };
-        let claims = Claims::from(&identity);
-        let nonce = request.param("nonce").to_owned();
         let now = self.clock.now();
+        let mut claims = Claims::from(&identity);
+        claims.auth_time = Some(now);
+        let nonce = request.param("nonce").to_owned();
         let minted = self
             .mint(
                 now,
@@ -433,24 +484,5 @@ impl Engine {
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// `/userinfo`: the claims of a valid token this issuer signed (OIDC Core §5.3). Dex
-    /// accepts its access tokens and ID tokens alike.
-    pub async fn userinfo(&self, bearer: &str) -> Result<serde_json::Value, OAuthError> {
-        let invalid = || OAuthError::new(ErrorCode::InvalidToken, "Invalid bearer token.");
-        let keys = self.signer.validation_keys().await?;
-        let verified = verify_compact(
-            bearer,
-            &keys,
-            &[SigningAlgorithm::Rs256, SigningAlgorithm::Es256],
-        )
-        .map_err(|_| invalid())?;
-        let claims: TokenClaims =
-            serde_json::from_slice(&verified.payload).map_err(|_| invalid())?;
-        if claims.iss != self.settings.issuer || self.clock.now().timestamp() >= claims.exp {
-            return Err(invalid());
-        }
-        serde_json::from_slice(&verified.payload).map_err(|_| invalid())
     }
 }

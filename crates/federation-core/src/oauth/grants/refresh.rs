@@ -298,7 +298,9 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Claims::from(&refreshed))
+        let mut claims = Claims::from(&refreshed);
+        claims.auth_time = token.claims.auth_time;
+        Ok(claims)
     }
 
     async fn touch_offline_session(
