@@ -30,6 +30,35 @@ pub(crate) fn token(
     Ok((value, Some(header)))
 }
 
+/// The page for a form whose CSRF value does not match its cookie.
+pub(crate) fn refused(state: &crate::State) -> axum::response::Response {
+    crate::errors::page(
+        state,
+        axum::http::StatusCode::FORBIDDEN,
+        "The form expired or was not sent by this site. Go back and try again.",
+    )
+}
+
+/// A posted form, parsed, whose `csrf_token` matches the cookie; otherwise the error page to
+/// answer with (400 for a malformed body, 403 for a missing or wrong CSRF value).
+pub(crate) fn checked_form(
+    state: &crate::State,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<crate::params::Params, Box<axum::response::Response>> {
+    let form = crate::params::Params::parse(body).map_err(|e| {
+        Box::new(crate::errors::page(
+            state,
+            axum::http::StatusCode::BAD_REQUEST,
+            &e.to_string(),
+        ))
+    })?;
+    if !verify(headers, form.get("csrf_token")) {
+        return Err(Box::new(refused(state)));
+    }
+    Ok(form)
+}
+
 /// `true` if the form's value matches the cookie.
 pub(crate) fn verify(headers: &HeaderMap, presented: &str) -> bool {
     match cookie(headers) {

@@ -249,17 +249,10 @@ pub(crate) async fn password(
     };
     let mut status = StatusCode::OK;
     if method == Method::POST {
-        let form = match Params::parse(&body) {
-            Ok(p) => p,
-            Err(e) => return errors::page(&state, StatusCode::BAD_REQUEST, &e.to_string()),
+        let form = match csrf::checked_form(&state, &headers, &body) {
+            Ok(form) => form,
+            Err(response) => return *response,
         };
-        if !csrf::verify(&headers, form.get("csrf_token")) {
-            return errors::page(
-                &state,
-                StatusCode::FORBIDDEN,
-                "The form expired or was not sent by this site. Go back and try again.",
-            );
-        }
         let username = form.get("login");
         match state
             .engine
@@ -392,11 +385,7 @@ pub(crate) async fn approval(
     let (req, mac) = (params.get("req"), params.get("hmac"));
     if method == Method::POST {
         if !csrf::verify(&headers, params.get("csrf_token")) {
-            return errors::page(
-                &state,
-                StatusCode::FORBIDDEN,
-                "The form expired or was not sent by this site. Go back and try again.",
-            );
+            return csrf::refused(&state);
         }
         let approved = params.get("approval") == "approve";
         return match state.engine.decide_approval(req, mac, approved).await {

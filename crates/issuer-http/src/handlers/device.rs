@@ -109,17 +109,10 @@ pub(crate) async fn verify_code(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return errors::page(&state, StatusCode::BAD_REQUEST, &e.to_string()),
+    let form = match csrf::checked_form(&state, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return *response,
     };
-    if !csrf::verify(&headers, form.get("csrf_token")) {
-        return errors::page(
-            &state,
-            StatusCode::FORBIDDEN,
-            "The form expired or was not sent by this site. Go back and try again.",
-        );
-    }
     let user_code = form.get("user_code");
     match state.engine.verify_user_code(user_code).await {
         Ok(UserCodeCheck::Continue(location)) => see_other(&location),

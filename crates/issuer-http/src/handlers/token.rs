@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -21,14 +21,10 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = match client_request(&method, &headers, &body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
-    match state.engine.token(&request).await {
-        Ok(response) => no_store(axum::Json(response).into_response()),
-        Err(e) => errors::oauth_error(&e, false),
-    }
+    answer(&method, &headers, &body, async |request| {
+        state.engine.token(request).await.map(axum::Json)
+    })
+    .await
 }
 
 /// `POST /token/revoke` (RFC 7009): 200 with an empty body whenever the client authenticated
@@ -39,14 +35,10 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = match client_request(&method, &headers, &body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
-    match state.engine.revoke(&request).await {
-        Ok(()) => no_store(axum::http::StatusCode::OK.into_response()),
-        Err(e) => errors::oauth_error(&e, false),
-    }
+    answer(&method, &headers, &body, async |request| {
+        state.engine.revoke(request).await.map(|()| StatusCode::OK)
+    })
+    .await
 }
 
 /// `POST /token/introspect` (RFC 7662), client authentication required.
@@ -56,12 +48,26 @@ pub(crate) async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = match client_request(&method, &headers, &body) {
+    answer(&method, &headers, &body, async |request| {
+        state.engine.introspect(request).await.map(axum::Json)
+    })
+    .await
+}
+
+/// The shape of the three endpoints: a client's form in, `serve`'s answer out (`no-store`),
+/// errors as RFC 6749 JSON.
+async fn answer<T: IntoResponse>(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    serve: impl AsyncFnOnce(&TokenRequest) -> Result<T, OAuthError>,
+) -> Response {
+    let request = match client_request(method, headers, body) {
         Ok(r) => r,
         Err(response) => return *response,
     };
-    match state.engine.introspect(&request).await {
-        Ok(answer) => no_store(axum::Json(answer).into_response()),
+    match serve(&request).await {
+        Ok(answer) => no_store(answer.into_response()),
         Err(e) => errors::oauth_error(&e, false),
     }
 }
