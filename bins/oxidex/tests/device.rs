@@ -10,41 +10,23 @@
     reason = "tests"
 )]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use oxidex_core::jose::verify_compact;
-use oxidex_core::model::Jwk;
 use oxidex_core::signer::SigningAlgorithm;
 
 mod common;
 
-use common::{action, free_port, hidden};
+use common::{
+    Oxidex, SQLITE_ISSUER, STATIC_PASSWORDS, action, approve, browser, hidden, keys, location,
+    log_in, password_page,
+};
 
-struct Server {
-    child: Child,
-    issuer: String,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(dir: &Path, port: u16, extra: &str) -> std::path::PathBuf {
-    let config = format!(
-        r#"issuer: http://127.0.0.1:{port}/dex
-storage:
-  type: sqlite3
-  config:
-    file: {db}
-web:
-  http: 127.0.0.1:{port}
-logger:
+/// The config: device clients `tv` and `other-tv`, `example-app`, the password DB; `extra`
+/// goes in at the top level.
+fn config(extra: &str) -> String {
+    format!(
+        r#"{SQLITE_ISSUER}logger:
   level: info
 oauth2:
   grantTypes: [authorization_code, refresh_token, "urn:ietf:params:oauth:grant-type:device_code"]
@@ -61,71 +43,22 @@ staticClients:
   secret: ZXhhbXBsZS1hcHAtc2VjcmV0
   redirectURIs:
   - http://127.0.0.1:5555/callback
-enablePasswordDB: true
-staticPasswords:
-- email: admin@example.com
-  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-  username: admin
-  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
-"#,
-        db = dir.join("oxidex.db").display()
-    );
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-async fn start(dir: &Path, extra: &str) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = free_port();
-    let config = write_config(dir, port, extra);
-    let child = Command::new(env!("CARGO_BIN_EXE_oxidex"))
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        issuer: format!("http://127.0.0.1:{port}/dex"),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.issuer)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("oxidex serve did not become healthy");
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+{STATIC_PASSWORDS}"#
+    )
 }
 
 /// `POST /device/code`; the status and JSON body.
-async fn device_code(server: &Server, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let r = client()
-        .post(format!("{}/device/code", server.issuer))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
+async fn device_code(server: &Oxidex, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let (status, body, headers) = server.post("/device/code", None, form).await;
+    assert!(body.is_object(), "{status}: not a JSON object");
     if status == 200 {
-        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(headers["cache-control"], "no-store");
     }
-    (status, r.json().await.unwrap())
+    (status, body)
 }
 
 /// A device-code poll at `/token`; the status and JSON body.
-async fn poll(server: &Server, client_id: &str, code: &str) -> (u16, serde_json::Value) {
+async fn poll(server: &Oxidex, client_id: &str, code: &str) -> (u16, serde_json::Value) {
     let mut form = vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code")];
     if !client_id.is_empty() {
         form.push(("client_id", client_id));
@@ -133,86 +66,55 @@ async fn poll(server: &Server, client_id: &str, code: &str) -> (u16, serde_json:
     if !code.is_empty() {
         form.push(("device_code", code));
     }
-    let r = client()
-        .post(format!("{}/token", server.issuer))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    let (status, body, _) = server.post("/token", None, &form).await;
+    assert!(body.is_object(), "{status}: not a JSON object");
+    (status, body)
 }
 
 fn error(body: &serde_json::Value) -> &str {
     body["error"].as_str().unwrap_or_default()
 }
 
+/// Submits the user-code form `html` with `typed`.
+async fn submit_user_code(
+    b: &reqwest::Client,
+    server: &Oxidex,
+    html: &str,
+    typed: &str,
+) -> reqwest::Response {
+    b.post(format!("{}{}", server.base, action(html)))
+        .form(&[
+            ("user_code", typed),
+            ("csrf_token", hidden(html, "csrf_token").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The browser: opens `verification_uri_complete`, submits `typed`, logs in, approves, and
 /// returns the final page's status and HTML.
-async fn browser(server: &Server, verification_uri: &str, typed: &str) -> (u16, String) {
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+async fn browser_flow(server: &Oxidex, verification_uri: &str, typed: &str) -> (u16, String) {
+    let b = browser();
     let r = b.get(verification_uri).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let html = r.text().await.unwrap();
     assert!(html.contains("name=\"user_code\""), "{html}");
-    let r = b
-        .post(format!("{}{}", server.base, action(&html)))
-        .form(&[
-            ("user_code", typed),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_user_code(&b, server, &html, typed).await;
     assert_eq!(r.status(), 303, "verify_code answers 303");
-    let mut url = format!(
-        "{}{}",
-        server.base,
-        r.headers()["location"].to_str().unwrap()
-    );
+    let url = format!("{}{}", server.base, location(&r));
     assert!(url.contains("/dex/auth?"), "{url}");
     assert!(!url.contains("client_secret"));
     // Chooser → connector → password form.
-    let mut html = String::new();
-    for _ in 0..5 {
-        let r = b.get(&url).send().await.unwrap();
-        if r.status().is_redirection() {
-            url = format!(
-                "{}{}",
-                server.base,
-                r.headers()["location"].to_str().unwrap()
-            );
-            continue;
-        }
-        assert_eq!(r.status(), 200, "{url}");
-        html = r.text().await.unwrap();
-        break;
-    }
-    assert!(html.contains("name=\"password\""), "password form expected");
-    let r = b
-        .post(format!("{}{}", server.base, action(&html)))
-        .form(&[
-            ("login", "admin@example.com"),
-            ("password", "password"),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
-        ])
-        .send()
+    let html = password_page(&b, &server.base, &url).await;
+    let mut loc = log_in(&b, &server.base, &html, "admin@example.com")
         .await
         .unwrap();
-    assert_eq!(r.status(), 303);
-    let mut location = r.headers()["location"].to_str().unwrap().to_owned();
     for _ in 0..5 {
-        let r = b
-            .get(format!("{}{location}", server.base))
-            .send()
-            .await
-            .unwrap();
+        let r = b.get(format!("{}{loc}", server.base)).send().await.unwrap();
         if r.status().is_redirection() {
-            location = r.headers()["location"].to_str().unwrap().to_owned();
+            loc = location(&r);
             continue;
         }
         let status = r.status().as_u16();
@@ -220,38 +122,17 @@ async fn browser(server: &Server, verification_uri: &str, typed: &str) -> (u16, 
         if !html.contains("name=\"approval\"") {
             return (status, html);
         }
-        let r = b
-            .post(format!("{}{}", server.base, action(&html)))
-            .form(&[
-                ("approval", "approve"),
-                ("req", hidden(&html, "req").as_str()),
-                ("hmac", hidden(&html, "hmac").as_str()),
-                ("csrf_token", hidden(&html, "csrf_token").as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = approve(&b, &server.base, &html).await.unwrap();
         assert_eq!(r.status(), 303);
-        location = r.headers()["location"].to_str().unwrap().to_owned();
-        assert!(location.starts_with("/dex/device/callback?"), "{location}");
+        loc = location(&r);
+        assert!(loc.starts_with("/dex/device/callback?"), "{loc}");
     }
-    panic!("the browser never reached a page: {location}");
-}
-
-async fn keys(server: &Server) -> Vec<Jwk> {
-    let set: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    serde_json::from_value(set["keys"].clone()).unwrap()
+    panic!("the browser never reached a page: {loc}");
 }
 
 #[tokio::test]
 async fn device_flow_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), "").await;
+    let server = Oxidex::start(&config("")).await;
 
     let (status, d) = device_code(
         &server,
@@ -285,7 +166,7 @@ async fn device_flow_end_to_end() {
     assert_eq!((status, error(&body)), (400, "invalid_grant"));
 
     // The user types the code in lower case, logs in and approves.
-    let (status, html) = browser(
+    let (status, html) = browser_flow(
         &server,
         d["verification_uri_complete"].as_str().unwrap(),
         &user_code.to_lowercase(),
@@ -301,7 +182,7 @@ async fn device_flow_end_to_end() {
     assert!(tokens["refresh_token"].is_string(), "offline_access");
     let verified = verify_compact(
         tokens["id_token"].as_str().unwrap(),
-        &keys(&server).await,
+        &keys(&server.issuer).await,
         &[SigningAlgorithm::Rs256, SigningAlgorithm::Es256],
     )
     .expect("ID token verifies against /keys");
@@ -314,11 +195,7 @@ async fn device_flow_end_to_end() {
     let (status, body) = poll(&server, "tv", &device).await;
     assert_eq!((status, error(&body)), (400, "invalid_grant"));
     // And the user code is gone.
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let b = browser();
     let page = b
         .get(format!("{}/device", server.issuer))
         .send()
@@ -327,15 +204,7 @@ async fn device_flow_end_to_end() {
         .text()
         .await
         .unwrap();
-    let r = b
-        .post(format!("{}{}", server.base, action(&page)))
-        .form(&[
-            ("user_code", user_code.as_str()),
-            ("csrf_token", hidden(&page, "csrf_token").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_user_code(&b, &server, &page, &user_code).await;
     assert_eq!(r.status(), 400);
     assert!(
         r.text()
@@ -355,8 +224,7 @@ async fn device_flow_end_to_end() {
 
 #[tokio::test]
 async fn device_flow_refusals() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), "").await;
+    let server = Oxidex::start(&config("")).await;
 
     // Missing parameters.
     let (status, body) = device_code(&server, &[("scope", "openid")]).await;
@@ -408,19 +276,14 @@ async fn device_flow_refusals() {
 
 #[tokio::test]
 async fn device_codes_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), "expiry:\n  deviceRequests: 2s").await;
+    let server = Oxidex::start(&config("expiry:\n  deviceRequests: 2s")).await;
     let (status, d) = device_code(&server, &[("client_id", "tv")]).await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["expires_in"], 2);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (status, body) = poll(&server, "tv", d["device_code"].as_str().unwrap()).await;
     assert_eq!((status, error(&body)), (400, "expired_token"));
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let b = browser();
     let page = b
         .get(d["verification_uri_complete"].as_str().unwrap())
         .send()
@@ -430,14 +293,6 @@ async fn device_codes_expire() {
         .await
         .unwrap();
     assert!(page.contains(d["user_code"].as_str().unwrap()), "prefilled");
-    let r = b
-        .post(format!("{}{}", server.base, action(&page)))
-        .form(&[
-            ("user_code", d["user_code"].as_str().unwrap()),
-            ("csrf_token", hidden(&page, "csrf_token").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_user_code(&b, &server, &page, d["user_code"].as_str().unwrap()).await;
     assert_eq!(r.status(), 400);
 }

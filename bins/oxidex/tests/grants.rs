@@ -11,22 +11,16 @@
 
 mod common;
 
-use common::{Oxidex, REDIRECT, action, hidden, query};
-use oxidex_core::model::Jwk;
+use common::{
+    Oxidex, REDIRECT, SQLITE_ISSUER, STATIC_PASSWORDS, browser, keys, location, log_in, query,
+};
 use oxidex_core::signer::SigningAlgorithm;
 
 const SECRET: &str = "ZXhhbXBsZS1hcHAtc2VjcmV0";
 
 fn config(grants: &str) -> String {
     format!(
-        r#"issuer: http://127.0.0.1:{{port}}/dex
-storage:
-  type: sqlite3
-  config:
-    file: {{dir}}/oxidex.db
-web:
-  http: 127.0.0.1:{{port}}
-oauth2:
+        r#"{SQLITE_ISSUER}oauth2:
   grantTypes: [{grants}]
   responseTypes: [code, token, id_token]
   passwordConnector: local
@@ -51,13 +45,7 @@ staticClients:
   secret: mock-secret
   redirectURIs: [{REDIRECT}]
   allowedConnectors: [mock]
-enablePasswordDB: true
-staticPasswords:
-- email: admin@example.com
-  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-  username: admin
-  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
-connectors:
+{STATIC_PASSWORDS}connectors:
 - type: mockCallback
   id: mock
   name: Mock
@@ -68,14 +56,6 @@ connectors:
 
 const ALL_GRANTS: &str =
     "authorization_code, refresh_token, implicit, password, client_credentials";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// The end of a browser flow: where the issuer finally sent the browser, or the page it
 /// showed instead (`form_post`, an error page).
@@ -94,7 +74,7 @@ async fn browse(server: &Oxidex, params: &str, login: Option<&str>) -> End {
         let r = b.get(&url).send().await.unwrap();
         let status = r.status().as_u16();
         if r.status().is_redirection() {
-            let loc = r.headers()["location"].to_str().unwrap().to_owned();
+            let loc = location(&r);
             // Upstream connectors (mockCallback) come back to our own absolute URLs.
             url = if loc.starts_with('/') {
                 format!("{}{loc}", server.base)
@@ -109,22 +89,15 @@ async fn browse(server: &Oxidex, params: &str, login: Option<&str>) -> End {
         if status != 200 || !html.contains("name=\"password\"") {
             return End::Page(status, html);
         }
-        let r = b
-            .post(format!("{}{}", server.base, action(&html)))
-            .form(&[
-                ("login", login.unwrap_or("admin@example.com")),
-                ("password", "password"),
-                ("csrf_token", hidden(&html, "csrf_token").as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "login accepted");
-        url = format!(
-            "{}{}",
-            server.base,
-            r.headers()["location"].to_str().unwrap()
-        );
+        let loc = log_in(
+            &b,
+            &server.base,
+            &html,
+            login.unwrap_or("admin@example.com"),
+        )
+        .await
+        .unwrap();
+        url = format!("{}{loc}", server.base);
     }
     panic!("the flow did not end: {url}");
 }
@@ -136,25 +109,22 @@ fn auth_params(extra: &str) -> String {
     )
 }
 
-async fn post(
+/// Redeems `code` as `example-app` at `/token`.
+async fn redeem(
     server: &Oxidex,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    form: &[(&str, &str)],
+    code: &str,
 ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
-    let mut r = reqwest::Client::new().post(format!("{}{path}", server.issuer));
-    if let Some((id, secret)) = auth {
-        r = r.basic_auth(id, Some(secret));
-    }
-    let r = r.form(form).send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        headers,
-    )
+    server
+        .post(
+            "/token",
+            Some(("example-app", SECRET)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
 }
 
 async fn code_flow_tokens(server: &Oxidex) -> serde_json::Value {
@@ -162,35 +132,18 @@ async fn code_flow_tokens(server: &Oxidex) -> serde_json::Value {
         panic!("no redirect")
     };
     let code = query(&back, "code").unwrap();
-    let (status, body, _) = post(
-        server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, body, _) = redeem(server, &code).await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
-async fn keys(server: &Oxidex) -> Vec<Jwk> {
-    let body: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    serde_json::from_value(body["keys"].clone()).unwrap()
-}
-
 async fn claims_of(server: &Oxidex, token: &str) -> serde_json::Value {
-    let verified =
-        oxidex_core::jose::verify_compact(token, &keys(server).await, &[SigningAlgorithm::Rs256])
-            .expect("signed by the issuer");
+    let verified = oxidex_core::jose::verify_compact(
+        token,
+        &keys(&server.issuer).await,
+        &[SigningAlgorithm::Rs256],
+    )
+    .expect("signed by the issuer");
     serde_json::from_slice(&verified.payload).unwrap()
 }
 
@@ -208,17 +161,17 @@ async fn userinfo_status(server: &Oxidex, token: &str) -> u16 {
 #[tokio::test]
 async fn client_credentials() {
     let server = Oxidex::start(&config(ALL_GRANTS)).await;
-    let (status, body, headers) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "openid profile groups"),
-            ("nonce", "n1"),
-        ],
-    )
-    .await;
+    let (status, body, headers) = server
+        .post(
+            "/token",
+            Some(("example-app", SECRET)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "openid profile groups"),
+                ("nonce", "n1"),
+            ],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(body["token_type"], "bearer");
@@ -241,13 +194,13 @@ async fn client_credentials() {
     assert!(id.get("auth_time").is_none(), "no user logged in");
 
     // Without openid: an access token only.
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[("grant_type", "client_credentials"), ("scope", "groups")],
-    )
-    .await;
+    let (status, body, _) = server
+        .post(
+            "/token",
+            Some(("example-app", SECRET)),
+            &[("grant_type", "client_credentials"), ("scope", "groups")],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("id_token").is_none());
     assert_eq!(
@@ -260,38 +213,38 @@ async fn client_credentials() {
         ("openid federated:id", "federated:id"),
         ("openid unknown", "unknown"),
     ] {
-        let (status, body, _) = post(
-            &server,
-            "/token",
-            Some(("example-app", SECRET)),
-            &[("grant_type", "client_credentials"), ("scope", scope)],
-        )
-        .await;
+        let (status, body, _) = server
+            .post(
+                "/token",
+                Some(("example-app", SECRET)),
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
         assert_eq!(
             (status, &body["error"]),
             (400, &"invalid_scope".into()),
             "{what}: {body}"
         );
     }
-    let (status, body, headers) = post(
-        &server,
-        "/token",
-        Some(("example-app", "wrong")),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body, headers) = server
+        .post(
+            "/token",
+            Some(("example-app", "wrong")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
     assert_eq!((status, &body["error"]), (401, &"invalid_client".into()));
     assert!(headers.contains_key("www-authenticate"));
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "public-cli"),
-        ],
-    )
-    .await;
+    let (status, body, _) = server
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "public-cli"),
+            ],
+        )
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (400, &"unauthorized_client".into()),
@@ -300,26 +253,18 @@ async fn client_credentials() {
 
     // Not enabled (Dex's default list leaves it out): unsupported, and not advertised.
     let server = Oxidex::start(&config("authorization_code, refresh_token")).await;
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body, _) = server
+        .post(
+            "/token",
+            Some(("example-app", SECRET)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (400, &"unsupported_grant_type".into())
     );
-    let doc: serde_json::Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let doc = server.discovery().await;
     assert_eq!(
         doc["grant_types_supported"],
         serde_json::json!(["authorization_code", "refresh_token"])
@@ -337,10 +282,13 @@ async fn revocation_and_introspection() {
     let other = Some(("other-app", "other-secret"));
 
     // Introspection needs an authenticated client; any client may ask.
-    let (status, body, _) = post(&server, "/token/introspect", None, &[("token", access)]).await;
+    let (status, body, _) = server
+        .post("/token/introspect", None, &[("token", access)])
+        .await;
     assert_eq!((status, &body["error"]), (401, &"invalid_client".into()));
-    let (status, body, headers) =
-        post(&server, "/token/introspect", other, &[("token", access)]).await;
+    let (status, body, headers) = server
+        .post("/token/introspect", other, &[("token", access)])
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     let claims = claims_of(&server, access).await;
@@ -355,14 +303,17 @@ async fn revocation_and_introspection() {
     assert_eq!(body["token_use"], "access_token");
     assert_eq!(body["jti"], claims["jti"]);
     assert_eq!(body["ext"]["email"], "admin@example.com");
-    let (_, body, _) = post(&server, "/token/introspect", app, &[("token", refresh)]).await;
+    let (_, body, _) = server
+        .post("/token/introspect", app, &[("token", refresh)])
+        .await;
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["token_use"], "refresh_token");
     assert_eq!(body["client_id"], "example-app");
     assert_eq!(body["sub"], claims["sub"]);
     for garbage in ["not-a-token", "a.b.c", ""] {
-        let (status, body, _) =
-            post(&server, "/token/introspect", app, &[("token", garbage)]).await;
+        let (status, body, _) = server
+            .post("/token/introspect", app, &[("token", garbage)])
+            .await;
         if garbage.is_empty() {
             assert_eq!((status, &body["error"]), (400, &"invalid_request".into()));
         } else {
@@ -374,9 +325,11 @@ async fn revocation_and_introspection() {
     }
 
     // Revocation: client authentication required, token required.
-    let (status, body, _) = post(&server, "/token/revoke", None, &[("token", access)]).await;
+    let (status, body, _) = server
+        .post("/token/revoke", None, &[("token", access)])
+        .await;
     assert_eq!((status, &body["error"]), (401, &"invalid_client".into()));
-    let (status, body, _) = post(&server, "/token/revoke", app, &[]).await;
+    let (status, body, _) = server.post("/token/revoke", app, &[]).await;
     assert_eq!((status, &body["error"]), (400, &"invalid_request".into()));
     let r = reqwest::get(format!("{}/token/revoke", server.issuer))
         .await
@@ -384,61 +337,65 @@ async fn revocation_and_introspection() {
     assert_eq!(r.status(), 400, "GET is not a revocation");
 
     // Another client's token: 200, and nothing happens.
-    let (status, _, _) = post(&server, "/token/revoke", other, &[("token", access)]).await;
+    let (status, _, _) = server
+        .post("/token/revoke", other, &[("token", access)])
+        .await;
     assert_eq!(status, 200);
-    let (status, _, _) = post(&server, "/token/revoke", other, &[("token", refresh)]).await;
+    let (status, _, _) = server
+        .post("/token/revoke", other, &[("token", refresh)])
+        .await;
     assert_eq!(status, 200);
     assert_eq!(userinfo_status(&server, access).await, 200);
 
     // The client's own access token: userinfo and introspection refuse it from now on.
-    let (status, _, headers) = post(
-        &server,
-        "/token/revoke",
-        app,
-        &[("token", access), ("token_type_hint", "access_token")],
-    )
-    .await;
+    let (status, _, headers) = server
+        .post(
+            "/token/revoke",
+            app,
+            &[("token", access), ("token_type_hint", "access_token")],
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(userinfo_status(&server, access).await, 401);
-    let (_, body, _) = post(&server, "/token/introspect", app, &[("token", access)]).await;
+    let (_, body, _) = server
+        .post("/token/introspect", app, &[("token", access)])
+        .await;
     assert_eq!(body, serde_json::json!({"active": false}));
     // Revoking twice, or an unknown token, is still 200 (RFC 7009 §2.2).
-    let (status, _, _) = post(&server, "/token/revoke", app, &[("token", access)]).await;
+    let (status, _, _) = server
+        .post("/token/revoke", app, &[("token", access)])
+        .await;
     assert_eq!(status, 200);
-    let (status, _, _) = post(&server, "/token/revoke", app, &[("token", "nonsense")]).await;
+    let (status, _, _) = server
+        .post("/token/revoke", app, &[("token", "nonsense")])
+        .await;
     assert_eq!(status, 200);
 
     // The refresh token (a wrong hint is only a hint): the family is gone.
-    let (status, _, _) = post(
-        &server,
-        "/token/revoke",
-        app,
-        &[("token", refresh), ("token_type_hint", "access_token")],
-    )
-    .await;
+    let (status, _, _) = server
+        .post(
+            "/token/revoke",
+            app,
+            &[("token", refresh), ("token_type_hint", "access_token")],
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        app,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
+    let (status, body, _) = server
+        .post(
+            "/token",
+            app,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
     assert_eq!((status, &body["error"]), (400, &"invalid_grant".into()));
-    let (_, body, _) = post(&server, "/token/introspect", app, &[("token", refresh)]).await;
+    let (_, body, _) = server
+        .post("/token/introspect", app, &[("token", refresh)])
+        .await;
     assert_eq!(body, serde_json::json!({"active": false}));
 
     // Discovery advertises both endpoints.
-    let doc: serde_json::Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let doc = server.discovery().await;
     assert_eq!(
         doc["revocation_endpoint"],
         format!("{}/token/revoke", server.issuer)
@@ -517,31 +474,21 @@ async fn response_modes_prompt_max_age_and_login_hint() {
         panic!("redirect")
     };
     let code = query(&back, "code").unwrap();
-    let (_, body, _) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (_, body, _) = redeem(&server, &code).await;
     let id = claims_of(&server, body["id_token"].as_str().unwrap()).await;
     let auth_time = id["auth_time"].as_i64().expect("auth_time");
     assert!((id["iat"].as_i64().unwrap() - auth_time).abs() <= 5, "{id}");
     // Kept across a refresh.
-    let (_, refreshed, _) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", body["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await;
+    let (_, refreshed, _) = server
+        .post(
+            "/token",
+            Some(("example-app", SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
     let again = claims_of(&server, refreshed["id_token"].as_str().unwrap()).await;
     assert_eq!(again["auth_time"], auth_time);
 
@@ -555,11 +502,7 @@ async fn response_modes_prompt_max_age_and_login_hint() {
     let html = loop {
         let r = b.get(&url).send().await.unwrap();
         if r.status().is_redirection() {
-            url = format!(
-                "{}{}",
-                server.base,
-                r.headers()["location"].to_str().unwrap()
-            );
+            url = format!("{}{}", server.base, location(&r));
             continue;
         }
         break r.text().await.unwrap();
@@ -631,18 +574,18 @@ async fn per_client_and_per_connector_policy() {
         .unwrap();
     assert_eq!(r.status(), 403);
     // At /token: the password grant goes through `local`, which this client may not use.
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        Some(("mock-only", "mock-secret")),
-        &[
-            ("grant_type", "password"),
-            ("username", "admin@example.com"),
-            ("password", "password"),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let (status, body, _) = server
+        .post(
+            "/token",
+            Some(("mock-only", "mock-secret")),
+            &[
+                ("grant_type", "password"),
+                ("username", "admin@example.com"),
+                ("password", "password"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (400, &"invalid_grant".into()),
@@ -664,17 +607,7 @@ async fn per_client_and_per_connector_policy() {
         panic!("redirect")
     };
     let code = query(&back, "code").expect("code");
-    let (status, body, _) = post(
-        &server,
-        "/token",
-        Some(("example-app", SECRET)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, body, _) = redeem(&server, &code).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("refresh_token").is_none(), "{body}");
     // And an implicit request through it is refused at /auth/{connector}.

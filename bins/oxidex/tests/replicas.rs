@@ -19,11 +19,14 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{REDIRECT, action, free_port, hidden, query};
+use common::{
+    Process, REDIRECT, STATIC_PASSWORDS, approve, free_port, keys, location, log_in, post_form,
+    query,
+};
 use oxidex_core::model::{
     AuthCode, AuthRequest, Client, ConnectorRecord, Jwk, OfflineSessions, Password, RefreshToken,
     SigningKeys,
@@ -147,13 +150,7 @@ staticClients:
   secret: {CLIENT_SECRET}
   redirectURIs:
   - {REDIRECT}
-enablePasswordDB: true
-staticPasswords:
-- email: admin@example.com
-  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-  username: admin
-  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
-"#
+{STATIC_PASSWORDS}"#
     );
     let path = dir.join("config.yaml");
     std::fs::write(&path, config).unwrap();
@@ -162,32 +159,27 @@ staticPasswords:
 
 /// One `oxidex serve` process; its log goes to a file so the test can count audit events.
 struct Replica {
-    child: Child,
+    child: Process,
     base: String,
     telemetry: String,
     log: PathBuf,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Replica {
     fn spawn(config: &Path, dir: &Path, name: &str, port: u16) -> Self {
         let telemetry = free_port();
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_oxidex"))
-            .arg("serve")
-            .arg(config)
-            .args(["--web-http-addr", &format!("127.0.0.1:{port}")])
-            .args(["--telemetry-addr", &format!("127.0.0.1:{telemetry}")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = Process(
+            Command::new(env!("CARGO_BIN_EXE_oxidex"))
+                .arg("serve")
+                .arg(config)
+                .args(["--web-http-addr", &format!("127.0.0.1:{port}")])
+                .args(["--telemetry-addr", &format!("127.0.0.1:{telemetry}")])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
         Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -250,10 +242,6 @@ fn on(base: &str, location: &str) -> String {
     }
 }
 
-fn location(r: &reqwest::Response) -> String {
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
 /// Tokens from a login.
 #[derive(Debug, Clone)]
 struct Tokens {
@@ -292,19 +280,9 @@ async fn login_across(bases: &[String]) -> Result<(Vec<usize>, Tokens), reqwest:
         break r.text().await?;
     };
     assert!(html.contains("name=\"password\""), "password form expected");
-    let r = b
-        .post(format!("{}{}", next(&mut served), action(&html)))
-        .form(&[
-            ("login", "admin@example.com"),
-            ("password", "password"),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
-        ])
-        .send()
-        .await?;
-    assert_eq!(r.status(), 303, "login accepted");
+    let mut back = log_in(&b, &next(&mut served), &html, "admin@example.com").await?;
     // Redirects after the login (Dex's callback hop, the approval page), each on the next
     // process, until the client's redirect URI.
-    let mut back = location(&r);
     for _ in 0..5 {
         if back.starts_with(REDIRECT) {
             break;
@@ -312,16 +290,7 @@ async fn login_across(bases: &[String]) -> Result<(Vec<usize>, Tokens), reqwest:
         let r = b.get(on(&next(&mut served), &back)).send().await?;
         if r.status() == 200 {
             let html = r.text().await?;
-            let r = b
-                .post(format!("{}{}", next(&mut served), action(&html)))
-                .form(&[
-                    ("approval", "approve"),
-                    ("req", hidden(&html, "req").as_str()),
-                    ("hmac", hidden(&html, "hmac").as_str()),
-                    ("csrf_token", hidden(&html, "csrf_token").as_str()),
-                ])
-                .send()
-                .await?;
+            let r = approve(&b, &next(&mut served), &html).await?;
             back = location(&r);
         } else {
             assert_eq!(r.status(), 303, "{back}");
@@ -353,24 +322,13 @@ async fn login_across(bases: &[String]) -> Result<(Vec<usize>, Tokens), reqwest:
 }
 
 async fn refresh(base: &str, token: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/dex/token"))
-        .basic_auth("example-app", Some(CLIENT_SECRET))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
-}
-
-async fn jwks(base: &str) -> Vec<Jwk> {
-    let body: serde_json::Value = reqwest::get(format!("{base}/dex/keys"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    serde_json::from_value(body["keys"].clone()).unwrap()
+    let (status, body, _) = post_form(
+        &format!("{base}/dex/token"),
+        Some(("example-app", CLIENT_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await;
+    (status, body)
 }
 
 fn kids(keys: &[Jwk]) -> BTreeSet<String> {
@@ -571,7 +529,13 @@ async fn three_processes_share_one_postgres_database() {
 }
 
 async fn all_keys(bases: &[String]) -> Vec<Vec<Jwk>> {
-    futures_all(bases.iter().cloned().map(|b| async move { jwks(&b).await })).await
+    futures_all(
+        bases
+            .iter()
+            .map(|b| format!("{b}/dex"))
+            .map(|issuer| async move { keys(&issuer).await }),
+    )
+    .await
 }
 
 /// Runs futures concurrently and collects their results in order.

@@ -10,7 +10,7 @@
 )]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -23,32 +23,17 @@ use openidconnect::{
 
 mod common;
 
-use common::{REDIRECT, action, free_port, hidden, http, query};
+use common::{
+    Oxidex, REDIRECT, SQLITE_ISSUER, STATIC_PASSWORDS, approve, browser, free_port, http, keys,
+    location, log_in, password_page, query,
+};
 
-struct Server {
-    child: Child,
-    issuer: String,
-    telemetry: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(dir: &Path, port: u16, telemetry: u16, algorithm: &str) -> std::path::PathBuf {
-    let config = format!(
-        r#"issuer: http://127.0.0.1:{port}/dex
-storage:
-  type: sqlite3
-  config:
-    file: {db}
-web:
-  http: 127.0.0.1:{port}
-telemetry:
-  http: 127.0.0.1:{telemetry}
+/// The config of the end-to-end runs: SQLite, telemetry, JSON logs, a local signer with
+/// `algorithm`, `example-app` and the password DB.
+fn config(algorithm: &str) -> String {
+    format!(
+        r#"{SQLITE_ISSUER}telemetry:
+  http: 127.0.0.1:{{telemetry}}
 logger:
   level: info
   format: json
@@ -65,43 +50,8 @@ staticClients:
   secret: ZXhhbXBsZS1hcHAtc2VjcmV0
   redirectURIs:
   - {REDIRECT}
-enablePasswordDB: true
-staticPasswords:
-- email: admin@example.com
-  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-  username: admin
-  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
-"#,
-        db = dir.join("oxidex.db").display()
-    );
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
-async fn start(config: &Path, port: u16, telemetry: u16) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let child = Command::new(env!("CARGO_BIN_EXE_oxidex"))
-        .arg("serve")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        issuer: format!("http://127.0.0.1:{port}/dex"),
-        telemetry: format!("http://127.0.0.1:{telemetry}"),
-    };
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.issuer)).await
-            && r.status() == 200
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("oxidex serve did not become healthy");
+{STATIC_PASSWORDS}"#
+    )
 }
 
 /// Logs in through the pages like a browser and returns the redirect back to the client.
@@ -111,42 +61,11 @@ async fn browser_login(issuer_base: &str, auth_url: &str) -> String {
 
 /// Like [`browser_login`], for a client whose redirect URI starts with `redirect`.
 async fn browser_login_to(issuer_base: &str, auth_url: &str, redirect: &str) -> String {
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut url = auth_url.to_owned();
-    let mut html = String::new();
-    for _ in 0..5 {
-        let r = b.get(&url).send().await.unwrap();
-        if r.status().is_redirection() {
-            let loc = r.headers()["location"].to_str().unwrap().to_owned();
-            url = if loc.starts_with('/') {
-                format!("{issuer_base}{loc}")
-            } else {
-                loc
-            };
-            continue;
-        }
-        assert_eq!(r.status(), 200, "{url}");
-        html = r.text().await.unwrap();
-        break;
-    }
-    assert!(html.contains("name=\"password\""), "password form expected");
-    let post = format!("{issuer_base}{}", action(&html));
-    let r = b
-        .post(&post)
-        .form(&[
-            ("login", "admin@example.com"),
-            ("password", "password"),
-            ("csrf_token", hidden(&html, "csrf_token").as_str()),
-        ])
-        .send()
+    let b = browser();
+    let html = password_page(&b, issuer_base, auth_url).await;
+    let mut loc = log_in(&b, issuer_base, &html, "admin@example.com")
         .await
         .unwrap();
-    assert_eq!(r.status(), 303);
-    let mut loc = r.headers()["location"].to_str().unwrap().to_owned();
     for _ in 0..5 {
         if loc.starts_with(redirect) {
             return loc;
@@ -155,31 +74,21 @@ async fn browser_login_to(issuer_base: &str, auth_url: &str, redirect: &str) -> 
         if r.status() == 200 {
             // The approval page.
             let html = r.text().await.unwrap();
-            let r = b
-                .post(format!("{issuer_base}{}", action(&html)))
-                .form(&[
-                    ("approval", "approve"),
-                    ("req", hidden(&html, "req").as_str()),
-                    ("hmac", hidden(&html, "hmac").as_str()),
-                    ("csrf_token", hidden(&html, "csrf_token").as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            loc = r.headers()["location"].to_str().unwrap().to_owned();
+            let r = approve(&b, issuer_base, &html).await.unwrap();
+            loc = location(&r);
         } else {
-            loc = r.headers()["location"].to_str().unwrap().to_owned();
+            loc = location(&r);
         }
     }
     panic!("never came back to the client: {loc}");
 }
 
-async fn relying_party_flow(server: &Server, alg: CoreJwsSigningAlgorithm) -> String {
+async fn relying_party_flow(server: &Oxidex, alg: CoreJwsSigningAlgorithm) -> String {
     relying_party_tokens(server, alg).await.0
 }
 
 /// The flow; returns the ID token's `kid` and the ID token itself.
-async fn relying_party_tokens(server: &Server, alg: CoreJwsSigningAlgorithm) -> (String, String) {
+async fn relying_party_tokens(server: &Oxidex, alg: CoreJwsSigningAlgorithm) -> (String, String) {
     let provider =
         CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer.clone()).unwrap(), &http)
             .await
@@ -281,21 +190,9 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
 }
 
 async fn end_to_end(algorithm: &str, alg: CoreJwsSigningAlgorithm) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, telemetry) = (free_port(), free_port());
-    let config = write_config(dir.path(), port, telemetry, algorithm);
-    let server = start(&config, port, telemetry).await;
+    let mut server = Oxidex::start(&config(algorithm)).await;
 
-    let discovery: serde_json::Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let discovery = server.discovery().await;
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!([algorithm])
@@ -325,8 +222,7 @@ async fn end_to_end(algorithm: &str, alg: CoreJwsSigningAlgorithm) {
     );
 
     // SIGTERM: the process drains and exits 0.
-    let mut server = server;
-    let pid = server.child.id().to_string();
+    let pid = server.child_mut().id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -336,17 +232,16 @@ async fn end_to_end(algorithm: &str, alg: CoreJwsSigningAlgorithm) {
     );
     let mut exited = None;
     for _ in 0..100 {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = server.child_mut().try_wait().unwrap() {
             exited = Some(status);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(exited.expect("exits after SIGTERM").success());
-    drop(server);
 
     // Restart on the same database: the same signing key, and logins still work.
-    let server = start(&config, port, telemetry).await;
+    server.restart().await;
     let again = relying_party_flow(&server, alg).await;
     assert_eq!(again, kid, "keys survive a restart");
 }
@@ -463,16 +358,12 @@ async fn https_listener_with_rustls() {
     assert_eq!(doc["issuer"], format!("https://127.0.0.1:{port}/dex"));
 }
 
-fn rules_config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let config = format!(
-        r#"issuer: http://127.0.0.1:{port}/dex
-storage:
-  type: sqlite3
-  config:
-    file: {db}
-web:
-  http: 127.0.0.1:{port}
-oauth2:
+/// The config of the protocol rules: skipped approval, the password grant, a 3 s refresh
+/// reuse interval, and the clients `example-app`, `kubectl` (public) and `kubernetes`
+/// (trusting `example-app`).
+fn rules_config() -> String {
+    format!(
+        r#"{SQLITE_ISSUER}oauth2:
   skipApprovalScreen: true
   passwordConnector: local
 expiry:
@@ -492,18 +383,8 @@ staticClients:
   secret: a3ViZXJuZXRlcy1zZWNyZXQ
   trustedPeers:
   - example-app
-enablePasswordDB: true
-staticPasswords:
-- email: admin@example.com
-  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-  username: admin
-  userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
-"#,
-        db = dir.join("rules.db").display()
-    );
-    let path = dir.join("rules.yaml");
-    std::fs::write(&path, config).unwrap();
-    path
+{STATIC_PASSWORDS}"#
+    )
 }
 
 async fn rp(
@@ -539,11 +420,7 @@ fn error_code<E: std::fmt::Debug>(e: &E) -> String {
 /// server with openidconnect as the relying party.
 #[tokio::test(flavor = "multi_thread")]
 async fn protocol_rules_through_the_server_with_an_oidc_client_library() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = rules_config(dir.path(), port);
-    let server = start(&config, port, free_port()).await;
+    let server = Oxidex::start(&rules_config()).await;
     let base = server.issuer.trim_end_matches("/dex").to_owned();
     let app = rp(
         &server.issuer,
@@ -749,10 +626,7 @@ async fn pages_render_in_headless_chromium_under_the_csp() {
             return;
         }
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (port, telemetry) = (free_port(), free_port());
-    let config = write_config(dir.path(), port, telemetry, "RS256");
-    let server = start(&config, port, telemetry).await;
+    let server = Oxidex::start(&config("RS256")).await;
     let b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -763,15 +637,9 @@ async fn pages_render_in_headless_chromium_under_the_csp() {
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
     let first = b.get(&auth).send().await.unwrap();
-    let connector = format!(
-        "http://127.0.0.1:{port}{}",
-        first.headers()["location"].to_str().unwrap()
-    );
+    let connector = format!("{}{}", server.base, location(&first));
     let login = b.get(&connector).send().await.unwrap();
-    let login_page = format!(
-        "http://127.0.0.1:{port}{}",
-        login.headers()["location"].to_str().unwrap()
-    );
+    let login_page = format!("{}{}", server.base, location(&login));
 
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(&chromium)
@@ -814,32 +682,17 @@ async fn pages_render_in_headless_chromium_under_the_csp() {
 /// before the rotation still verifies against what `/keys` serves after it.
 #[tokio::test(flavor = "multi_thread")]
 async fn key_rotation_while_tokens_are_outstanding() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, telemetry) = (free_port(), free_port());
-    let config = write_config(dir.path(), port, telemetry, "ES256")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("keysRotationPeriod: 6h", "keysRotationPeriod: 2s");
-    std::fs::write(&config, text).unwrap();
-    let server = start(Path::new(&config), port, telemetry).await;
-    let keys = || async {
-        let v: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
+    let server =
+        Oxidex::start(&config("ES256").replace("keysRotationPeriod: 6h", "keysRotationPeriod: 2s"))
+            .await;
+    let kids = || async {
+        keys(&server.issuer)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .into_iter()
+            .map(|k| k.kid)
             .collect::<Vec<_>>()
     };
-    let before = keys().await;
+    let before = kids().await;
     let (old_kid, old_token) =
         relying_party_tokens(&server, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
     assert_eq!(before[0], old_kid, "the first key signs");
@@ -847,7 +700,7 @@ async fn key_rotation_while_tokens_are_outstanding() {
     let mut rotated = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = keys().await;
+        let now = kids().await;
         if now[0] != old_kid {
             assert_eq!(now[0], next, "the key published in advance now signs");
             assert!(now.contains(&old_kid), "the retired key is still published");
@@ -858,17 +711,9 @@ async fn key_rotation_while_tokens_are_outstanding() {
     assert!(rotated, "no rotation within 15 s");
     let new_kid = relying_party_flow(&server, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
     assert_ne!(new_kid, old_kid);
-    let published: serde_json::Value = reqwest::get(format!("{}/keys", server.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwks: Vec<oxidex_core::model::Jwk> =
-        serde_json::from_value(published["keys"].clone()).unwrap();
     oxidex_core::jose::verify_compact(
         &old_token,
-        &jwks,
+        &keys(&server.issuer).await,
         &[oxidex_core::signer::SigningAlgorithm::Es256],
     )
     .expect("a token signed before the rotation verifies against /keys after it");

@@ -8,92 +8,28 @@
     reason = "tests"
 )]
 
+mod support;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use oxidex_core::clock::ManualClock;
-use oxidex_core::connector::{Connector, PasswordConnector, PasswordLogin, RefreshConnector};
-use oxidex_core::jose::verify_compact;
-use oxidex_core::model::{
-    Client, ConnectorRecord, DeviceRequest, DeviceToken, DeviceTokenStatus, Identity, Scopes,
-};
+use oxidex_core::model::{Client, DeviceRequest, DeviceToken, DeviceTokenStatus};
 use oxidex_core::oauth::{
-    AuthorizationResponse, AuthorizeError, AuthorizeParams, ClientCredentials, ConnectorSet,
-    DeviceAuthorization, DeviceAuthorizationRequest, DeviceCallback, DeviceOutcome, Engine,
-    ErrorCode, LoginStart, Next, OAuthError, OpenedConnector, PasswordOutcome, Settings,
-    TokenRequest, TokenResponse, UserCodeCheck, grant, normalize_user_code,
+    AuthorizeError, AuthorizeParams, DeviceAuthorization, DeviceAuthorizationRequest,
+    DeviceCallback, DeviceOutcome, ErrorCode, OAuthError, Settings, TokenResponse, UserCodeCheck,
+    grant, normalize_user_code,
 };
 use oxidex_core::secret::{ClientSecret, TokenHash};
-use oxidex_core::signer::{LocalSigner, LocalSignerConfig, Signer, SigningAlgorithm};
-use oxidex_core::storage::Store;
-use oxidex_storage::MemoryStorage;
 
-const ISSUER: &str = "https://issuer.example/dex";
+use support::world::{
+    CHALLENGE, ISSUER, Parts, VERIFIER, World, browser_login, claims, creds, query_param, start,
+    token_request,
+};
+
 const CALLBACK: &str = "/dex/device/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-struct Users;
-
-#[async_trait]
-impl PasswordConnector for Users {
-    fn prompt(&self) -> &str {
-        "Username"
-    }
-    async fn login(&self, _: Scopes, u: &str, p: &str) -> oxidex_core::Result<PasswordLogin> {
-        Ok(if u == "jane" && p == "secret" {
-            PasswordLogin::Authenticated(Identity {
-                user_id: "jane-id".into(),
-                username: "Jane Doe".into(),
-                preferred_username: "jane".into(),
-                email: "jane@example.com".into(),
-                email_verified: true,
-                groups: vec!["admins".into()],
-                connector_data: Some(b"upstream".to_vec()),
-            })
-        } else {
-            PasswordLogin::InvalidCredentials
-        })
-    }
-}
-
-#[async_trait]
-impl RefreshConnector for Users {
-    async fn refresh(&self, _: Scopes, identity: Identity) -> oxidex_core::Result<Identity> {
-        Ok(identity)
-    }
-}
-
-struct World {
-    engine: Engine,
-    store: Store,
-    clock: Arc<ManualClock>,
-    signer: Arc<LocalSigner>,
-}
-
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000, 0).unwrap()
-}
-
-fn connector(id: &str, grant_types: &[&str]) -> OpenedConnector {
-    OpenedConnector {
-        record: ConnectorRecord {
-            id: id.into(),
-            connector_type: "test".into(),
-            name: id.into(),
-            resource_version: String::new(),
-            config: serde_json::Value::Null,
-            grant_types: grant_types.iter().map(|g| (*g).to_owned()).collect(),
-        },
-        connector: Connector::password(Users).with_refresh().build(),
-    }
-}
 
 async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
-    let store = Store::new(Arc::new(MemoryStorage::new()));
-    let clock = Arc::new(ManualClock::new(start()));
-    for client in [
+    let parts = Parts::new([
         // A public device client without redirect URIs (kubectl-like).
         Client {
             id: "tv".into(),
@@ -128,55 +64,23 @@ async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
             allowed_connectors: vec!["no-device".into()],
             ..Client::default()
         },
-    ] {
-        store.create(&client).await.unwrap();
-    }
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Es256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
-    let connectors = ConnectorSet::new([
-        connector("users", &[]),
-        connector(
+    ])
+    .await;
+    let connectors = [
+        parts.users_connector("users", &[]),
+        parts.users_connector(
             "no-device",
             &[grant::AUTHORIZATION_CODE, grant::REFRESH_TOKEN],
         ),
-    ]);
-    let mut settings = Settings::new(ISSUER);
-    settings.grant_types.insert(grant::DEVICE_CODE.into());
-    tweak(&mut settings);
-    let engine = Engine::new(
-        settings,
-        store.clone(),
-        signer.clone(),
-        clock.clone(),
-        connectors,
-    );
-    World {
-        engine,
-        store,
-        clock,
-        signer,
-    }
+    ];
+    parts.engine(connectors, |settings| {
+        settings.grant_types.insert(grant::DEVICE_CODE.into());
+        tweak(settings);
+    })
 }
 
 async fn world() -> World {
     world_with(|_| {}).await
-}
-
-fn creds(id: &str, secret: Option<&str>) -> Option<ClientCredentials> {
-    Some(ClientCredentials {
-        id: id.into(),
-        secret: secret.map(str::to_owned),
-    })
 }
 
 fn device_request(client: &str, scope: &str) -> DeviceAuthorizationRequest {
@@ -192,32 +96,6 @@ async fn authorize(w: &World, client: &str, scope: &str) -> DeviceAuthorization 
         .device_authorization(&device_request(client, scope))
         .await
         .unwrap()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| form_decode(v))
-    })
-}
-
-fn form_decode(v: &str) -> String {
-    let bytes = v.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// Follows the user-code form into `/auth` and returns the authorization parameters.
@@ -238,44 +116,10 @@ async fn continue_from_user_code(w: &World, typed: &str) -> AuthorizeParams {
     }
 }
 
-/// Logs jane in for `p` and answers the approval page; returns where the browser lands.
-async fn browser(w: &World, p: &AuthorizeParams, connector: &str, approve: bool) -> String {
-    let validated = w.engine.validate_authorize(p).await.unwrap();
-    let LoginStart::Password { state } = w.engine.begin_login(&validated, connector).await.unwrap()
-    else {
-        panic!("password connector");
-    };
-    let PasswordOutcome::LoggedIn(cont) = w
-        .engine
-        .password_login(&state, connector, "jane", "secret")
-        .await
-        .unwrap()
-    else {
-        panic!("logged in");
-    };
-    let Next::Approval(prompt) = w
-        .engine
-        .continue_login(&cont.req, &cont.hmac)
-        .await
-        .unwrap()
-    else {
-        panic!("approval page by default");
-    };
-    let AuthorizationResponse::Redirect(url) = w
-        .engine
-        .decide_approval(&prompt.req, &prompt.hmac, approve)
-        .await
-        .unwrap()
-    else {
-        panic!("redirect");
-    };
-    url
-}
-
 /// The whole browser side for `typed`: user code, login, approval, callback.
 async fn complete(w: &World, typed: &str, approve: bool) -> Result<DeviceOutcome, AuthorizeError> {
     let p = continue_from_user_code(w, typed).await;
-    let url = browser(w, &p, "users", approve).await;
+    let url = browser_login(w, &p, "users", approve).await.url;
     assert!(url.starts_with(&format!("{CALLBACK}?")), "{url}");
     let state = query_param(&url, "state").unwrap();
     if let Some(error) = query_param(&url, "error") {
@@ -296,17 +140,15 @@ async fn poll(
     device_code: &str,
     verifier: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let mut params = std::collections::BTreeMap::new();
-    params.insert("grant_type".to_owned(), grant::DEVICE_CODE.to_owned());
-    params.insert("device_code".to_owned(), device_code.to_owned());
+    let mut pairs = vec![
+        ("grant_type", grant::DEVICE_CODE),
+        ("device_code", device_code),
+    ];
     if let Some(v) = verifier {
-        params.insert("code_verifier".to_owned(), v.to_owned());
+        pairs.push(("code_verifier", v));
     }
     w.engine
-        .token(&TokenRequest {
-            params,
-            client: creds(client, None),
-        })
+        .token(&token_request(&pairs, creds(client, None)))
         .await
 }
 
@@ -593,10 +435,7 @@ async fn polling_pending_slow_down_then_tokens_once() {
     let tokens = poll(&w, "tv", &d.device_code, None).await.unwrap();
     assert_eq!(tokens.token_type, "bearer");
     assert!(tokens.refresh_token.is_some(), "offline_access was granted");
-    let keys = w.signer.validation_keys().await.unwrap();
-    let id_token = tokens.id_token.unwrap();
-    let verified = verify_compact(&id_token, &keys, &[SigningAlgorithm::Es256]).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&verified.payload).unwrap();
+    let claims = claims(&w, &tokens.id_token.unwrap()).await;
     assert_eq!(claims["iss"], ISSUER);
     assert_eq!(claims["aud"], "tv");
     assert_eq!(claims["email"], "jane@example.com");
@@ -604,15 +443,16 @@ async fn polling_pending_slow_down_then_tokens_once() {
     assert!(claims.get("c_hash").is_none());
 
     // The refresh token works with the refresh grant.
-    let mut params = std::collections::BTreeMap::new();
-    params.insert("grant_type".to_owned(), grant::REFRESH_TOKEN.to_owned());
-    params.insert("refresh_token".to_owned(), tokens.refresh_token.unwrap());
+    let refresh_token = tokens.refresh_token.unwrap();
     assert!(
         w.engine
-            .token(&TokenRequest {
-                params,
-                client: creds("tv", None),
-            })
+            .token(&token_request(
+                &[
+                    ("grant_type", grant::REFRESH_TOKEN),
+                    ("refresh_token", &refresh_token),
+                ],
+                creds("tv", None),
+            ))
             .await
             .is_ok()
     );
@@ -732,28 +572,28 @@ async fn token_request_errors_and_client_binding() {
     let d = authorize(&w, "tv", "openid").await;
     advance(&w, 5);
     // Missing device_code.
-    let mut params = std::collections::BTreeMap::new();
-    params.insert("grant_type".to_owned(), grant::DEVICE_CODE.to_owned());
     assert_eq!(
         code_of(
             w.engine
-                .token(&TokenRequest {
-                    params: params.clone(),
-                    client: creds("tv", None),
-                })
+                .token(&token_request(
+                    &[("grant_type", grant::DEVICE_CODE)],
+                    creds("tv", None),
+                ))
                 .await
         ),
         ErrorCode::InvalidRequest
     );
     // No client.
-    params.insert("device_code".to_owned(), d.device_code.clone());
     assert_eq!(
         code_of(
             w.engine
-                .token(&TokenRequest {
-                    params,
-                    client: None,
-                })
+                .token(&token_request(
+                    &[
+                        ("grant_type", grant::DEVICE_CODE),
+                        ("device_code", &d.device_code),
+                    ],
+                    None,
+                ))
                 .await
         ),
         ErrorCode::InvalidClient
@@ -785,15 +625,15 @@ async fn token_request_errors_and_client_binding() {
         code_of(poll(&w, "cli", &d.device_code, None).await),
         ErrorCode::InvalidClient
     );
-    let mut params = std::collections::BTreeMap::new();
-    params.insert("grant_type".to_owned(), grant::DEVICE_CODE.to_owned());
-    params.insert("device_code".to_owned(), d.device_code.clone());
     assert!(
         w.engine
-            .token(&TokenRequest {
-                params,
-                client: creds("cli", Some("cli-secret")),
-            })
+            .token(&token_request(
+                &[
+                    ("grant_type", grant::DEVICE_CODE),
+                    ("device_code", &d.device_code),
+                ],
+                creds("cli", Some("cli-secret")),
+            ))
             .await
             .is_ok()
     );
@@ -878,7 +718,7 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
         state: d.user_code.clone(),
         ..AuthorizeParams::default()
     };
-    let url = browser(&w, &loopback, "users", true).await;
+    let url = browser_login(&w, &loopback, "users", true).await.url;
     let code = query_param(&url, "code").unwrap();
     assert_eq!(
         display_status(
@@ -892,7 +732,7 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
     // A code another client got through its own device leg (Dex #4928).
     let theirs = authorize(&w, "other-tv", "openid").await;
     let p = continue_from_user_code(&w, &theirs.user_code).await;
-    let url = browser(&w, &p, "users", true).await;
+    let url = browser_login(&w, &p, "users", true).await.url;
     let code = query_param(&url, "code").unwrap();
     assert_eq!(
         display_status(
@@ -934,8 +774,8 @@ async fn a_second_completion_is_refused() {
     let d = authorize(&w, "tv", "openid").await;
     // Two browser sessions for the same user code reach the approval page.
     let p = continue_from_user_code(&w, &d.user_code).await;
-    let first = browser(&w, &p, "users", true).await;
-    let second = browser(&w, &p, "users", true).await;
+    let first = browser_login(&w, &p, "users", true).await.url;
+    let second = browser_login(&w, &p, "users", true).await.url;
     let code = |url: &str| query_param(url, "code").unwrap();
     w.engine
         .device_callback(&d.user_code, DeviceCallback::Code(&code(&first)))

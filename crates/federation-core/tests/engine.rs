@@ -7,268 +7,46 @@
     reason = "tests"
 )]
 
+mod support;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use oxidex_core::clock::{Clock, ManualClock};
+use chrono::Duration;
+use oxidex_core::clock::Clock;
 use oxidex_core::codec::{RefreshTokenValue, Subject};
-use oxidex_core::connector::{Connector, PasswordConnector, PasswordLogin, RefreshConnector};
-use oxidex_core::jose::{b64url, b64url_decode, verify_compact};
-use oxidex_core::model::{Client, ConnectorRecord, Identity, Scopes};
+use oxidex_core::jose::{b64url, b64url_decode};
 use oxidex_core::oauth::{
-    AuthorizationResponse, AuthorizeError, AuthorizeParams, ClientCredentials, ConnectorSet,
-    Engine, ErrorCode, LoginStart, Next, OpenedConnector, PasswordOutcome, Settings, TokenRequest,
-    TokenResponse, grant,
+    AuthorizationResponse, AuthorizeError, AuthorizeParams, ClientCredentials, ErrorCode,
+    LoginStart, Next, PasswordOutcome, Settings, TokenResponse, grant,
 };
-use oxidex_core::secret::ClientSecret;
-use oxidex_core::signer::{LocalSigner, LocalSignerConfig, Signer, SigningAlgorithm};
-use oxidex_core::storage::Store;
-use oxidex_storage::MemoryStorage;
 
-const ISSUER: &str = "https://issuer.example/dex";
-const REDIRECT: &str = "https://app.example/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-/// Accepts jane/secret; refresh can be made to fail.
-struct Users {
-    refuse_refresh: std::sync::atomic::AtomicBool,
-    refreshes: std::sync::atomic::AtomicUsize,
-}
-
-fn jane() -> Identity {
-    Identity {
-        user_id: "jane-id".into(),
-        username: "Jane Doe".into(),
-        preferred_username: "jane".into(),
-        email: "jane@example.com".into(),
-        email_verified: true,
-        groups: vec!["admins".into()],
-        connector_data: Some(b"upstream".to_vec()),
-    }
-}
-
-#[async_trait]
-impl PasswordConnector for Users {
-    fn prompt(&self) -> &str {
-        "Username"
-    }
-    async fn login(&self, _: Scopes, u: &str, p: &str) -> oxidex_core::Result<PasswordLogin> {
-        Ok(if u == "jane" && p == "secret" {
-            PasswordLogin::Authenticated(jane())
-        } else {
-            PasswordLogin::InvalidCredentials
-        })
-    }
-}
-
-#[async_trait]
-impl RefreshConnector for Users {
-    async fn refresh(&self, _: Scopes, mut identity: Identity) -> oxidex_core::Result<Identity> {
-        self.refreshes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        // An upstream round trip, so concurrent requests overlap.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        if self
-            .refuse_refresh
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(oxidex_core::Error::Connector {
-                connector_id: "users".into(),
-                message: "user disabled upstream".into(),
-                source: None,
-            });
-        }
-        identity.groups.push("refreshed".into());
-        Ok(identity)
-    }
-}
-
-struct World {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    signer: Arc<LocalSigner>,
-    users: Arc<Users>,
-}
-
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000, 0).unwrap()
-}
+use support::world::{
+    ISSUER, Parts, REDIRECT, VERIFIER, World, app, browser_login, claims, clients, params,
+    query_param, start, token_request,
+};
 
 async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
-    let store = Store::new(Arc::new(MemoryStorage::new()));
-    let clock = Arc::new(ManualClock::new(start()));
-    for client in [
-        Client {
-            id: "app".into(),
-            secret: ClientSecret::new("app-secret"),
-            redirect_uris: vec![REDIRECT.into()],
-            name: "The App".into(),
-            ..Client::default()
-        },
-        Client {
-            id: "kubectl".into(),
-            public: true,
-            name: "kubectl".into(),
-            ..Client::default()
-        },
-        Client {
-            id: "kubernetes".into(),
-            secret: ClientSecret::new("k8s-secret"),
-            trusted_peers: vec!["app".into()],
-            ..Client::default()
-        },
-    ] {
-        store.create(&client).await.unwrap();
-    }
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Es256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
-    let users = Arc::new(Users {
-        refuse_refresh: false.into(),
-        refreshes: 0.into(),
-    });
-    let connector = Connector::password(SharedUsers(users.clone()))
-        .with_refresh()
-        .build();
-    let connectors = ConnectorSet::new([OpenedConnector {
-        record: ConnectorRecord {
-            id: "users".into(),
-            connector_type: "test".into(),
-            name: "Users".into(),
-            resource_version: String::new(),
-            config: serde_json::Value::Null,
-            grant_types: vec![],
-        },
-        connector,
-    }]);
-    let mut settings = Settings::new(ISSUER);
-    settings.grant_types.insert(grant::PASSWORD.into());
-    settings.password_connector = Some("users".into());
-    tweak(&mut settings);
-    let engine = Engine::new(settings, store, signer.clone(), clock.clone(), connectors);
-    World {
-        engine,
-        clock,
-        signer,
-        users,
-    }
-}
-
-struct SharedUsers(Arc<Users>);
-
-#[async_trait]
-impl PasswordConnector for SharedUsers {
-    fn prompt(&self) -> &str {
-        self.0.prompt()
-    }
-    async fn login(&self, s: Scopes, u: &str, p: &str) -> oxidex_core::Result<PasswordLogin> {
-        self.0.login(s, u, p).await
-    }
-}
-
-#[async_trait]
-impl RefreshConnector for SharedUsers {
-    async fn refresh(&self, s: Scopes, i: Identity) -> oxidex_core::Result<Identity> {
-        self.0.refresh(s, i).await
-    }
+    let parts = Parts::new(clients()).await;
+    let users = parts.users_connector("users", &[]);
+    parts.engine([users], |settings| {
+        settings.grant_types.insert(grant::PASSWORD.into());
+        settings.password_connector = Some("users".into());
+        tweak(settings);
+    })
 }
 
 async fn world() -> World {
     world_with(|_| {}).await
 }
 
-fn params(scope: &str) -> AuthorizeParams {
-    AuthorizeParams {
-        client_id: "app".into(),
-        redirect_uri: REDIRECT.into(),
-        response_type: "code".into(),
-        scope: scope.into(),
-        state: "xyz state".into(),
-        nonce: "n-0S6".into(),
-        code_challenge: CHALLENGE.into(),
-        code_challenge_method: "S256".into(),
-        ..AuthorizeParams::default()
-    }
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once(['?', '#'])?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| v.replace('+', " ").replace("%26", "&").replace("%23", "#"))
-    })
-}
-
 /// Runs the browser flow through approval and returns the code.
 async fn login(w: &World, p: &AuthorizeParams) -> String {
-    let validated = w.engine.validate_authorize(p).await.unwrap();
-    let LoginStart::Password { state } = w.engine.begin_login(&validated, "users").await.unwrap()
-    else {
-        panic!("password connector");
-    };
-    assert_eq!(
-        w.engine
-            .password_login(&state, "users", "jane", "wrong")
-            .await
-            .unwrap(),
-        PasswordOutcome::Invalid
-    );
-    let PasswordOutcome::LoggedIn(cont) = w
-        .engine
-        .password_login(&state, "users", "jane", "secret")
-        .await
-        .unwrap()
-    else {
-        panic!("logged in");
-    };
-    let Next::Approval(prompt) = w
-        .engine
-        .continue_login(&cont.req, &cont.hmac)
-        .await
-        .unwrap()
-    else {
-        panic!("approval expected by default");
-    };
-    assert_eq!(prompt.client_name, "The App");
-    let AuthorizationResponse::Redirect(url) = w
-        .engine
-        .decide_approval(&prompt.req, &prompt.hmac, true)
-        .await
-        .unwrap()
-    else {
-        panic!("redirect");
-    };
+    let approved = browser_login(w, p, "users", true).await;
+    assert_eq!(approved.client_name, "The App");
+    let url = approved.url;
     assert!(url.starts_with(&format!("{REDIRECT}?code=")), "{url}");
     assert_eq!(query_param(&url, "state").as_deref(), Some("xyz state"));
     query_param(&url, "code").unwrap()
-}
-
-fn app() -> Option<ClientCredentials> {
-    Some(ClientCredentials {
-        id: "app".into(),
-        secret: Some("app-secret".into()),
-    })
-}
-
-fn token_request(pairs: &[(&str, &str)], client: Option<ClientCredentials>) -> TokenRequest {
-    TokenRequest {
-        params: pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        client,
-    }
 }
 
 async fn redeem(w: &World, code: &str) -> Result<TokenResponse, oxidex_core::oauth::OAuthError> {
@@ -283,12 +61,6 @@ async fn redeem(w: &World, code: &str) -> Result<TokenResponse, oxidex_core::oau
             app(),
         ))
         .await
-}
-
-async fn claims(w: &World, token: &str) -> serde_json::Value {
-    let keys = w.signer.validation_keys().await.unwrap();
-    let verified = verify_compact(token, &keys, &[SigningAlgorithm::Es256]).unwrap();
-    serde_json::from_slice(&verified.payload).unwrap()
 }
 
 #[tokio::test]

@@ -8,102 +8,55 @@
     reason = "tests"
 )]
 
-#[path = "support/upstream.rs"]
-pub mod upstream;
+mod support;
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
-use oxidex_core::clock::ManualClock;
+use chrono::Duration;
 use oxidex_core::codec::Subject;
-use oxidex_core::jose::verify_compact;
 use oxidex_core::model::Client;
 use oxidex_core::oauth::{
-    ClientCredentials, ConnectorSet, Engine, ErrorCode, OAuthError, Settings, TokenRequest,
-    TokenResponse, grant,
+    ClientCredentials, ErrorCode, OAuthError, Settings, TokenRequest, TokenResponse, grant,
 };
 use oxidex_core::secret::ClientSecret;
-use oxidex_core::signer::{LocalSigner, LocalSignerConfig, Signer, SigningAlgorithm};
-use oxidex_core::storage::Store;
-use oxidex_storage::MemoryStorage;
+use oxidex_core::signer::SigningAlgorithm;
 
-use upstream::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, UpstreamConnector, UpstreamIdp};
+use support::upstream::{self, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, UpstreamConnector, UpstreamIdp};
+use support::world::{ISSUER, Parts, app, claims, clients, creds, start};
 
-const ISSUER: &str = "https://issuer.example/dex";
-
+/// The engine's world with an upstream provider and the connectors trusting it.
 struct World {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    signer: Arc<LocalSigner>,
+    base: support::world::World,
     idp: UpstreamIdp,
     upstream: Arc<UpstreamConnector>,
 }
 
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+impl std::ops::Deref for World {
+    type Target = support::world::World;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
     log();
-    let store = Store::new(Arc::new(MemoryStorage::new()));
-    let clock = Arc::new(ManualClock::new(start()));
-    for client in [
-        Client {
-            id: "app".into(),
-            secret: ClientSecret::new("app-secret"),
-            name: "The App".into(),
-            ..Client::default()
-        },
-        Client {
-            id: "kubectl".into(),
-            public: true,
-            name: "kubectl".into(),
-            ..Client::default()
-        },
-        Client {
-            id: "kubernetes".into(),
-            secret: ClientSecret::new("k8s-secret"),
-            trusted_peers: vec!["app".into()],
-            ..Client::default()
-        },
-        Client {
-            id: "restricted".into(),
-            secret: ClientSecret::new("restricted-secret"),
-            allowed_connectors: vec!["plain".into()],
-            ..Client::default()
-        },
-    ] {
-        store.create(&client).await.unwrap();
-    }
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Es256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let mut clients = clients();
+    clients.push(Client {
+        id: "restricted".into(),
+        secret: ClientSecret::new("restricted-secret"),
+        allowed_connectors: vec!["plain".into()],
+        ..Client::default()
+    });
+    let parts = Parts::new(clients).await;
     // The upstream signs with RS256, as most providers do; oxidex signs with ES256 here.
-    let idp = UpstreamIdp::new(SigningAlgorithm::Rs256, clock.clone());
-    let (opened, upstream) = upstream::connectors(&idp, clock.clone());
-    let mut settings = Settings::new(ISSUER);
-    settings.grant_types.insert(grant::TOKEN_EXCHANGE.into());
-    tweak(&mut settings);
-    let engine = Engine::new(
-        settings,
-        store,
-        signer.clone(),
-        clock.clone(),
-        ConnectorSet::new(opened),
-    );
+    let idp = UpstreamIdp::new(SigningAlgorithm::Rs256, parts.clock.clone());
+    let (opened, upstream) = upstream::connectors(&idp, parts.clock.clone());
+    let base = parts.engine(opened, |settings| {
+        settings.grant_types.insert(grant::TOKEN_EXCHANGE.into());
+        tweak(settings);
+    });
     World {
-        engine,
-        clock,
-        signer,
+        base,
         idp,
         upstream,
     }
@@ -111,17 +64,6 @@ async fn world_with(tweak: impl FnOnce(&mut Settings)) -> World {
 
 async fn world() -> World {
     world_with(|_| {}).await
-}
-
-fn creds(id: &str, secret: &str) -> Option<ClientCredentials> {
-    Some(ClientCredentials {
-        id: id.into(),
-        secret: (!secret.is_empty()).then(|| secret.into()),
-    })
-}
-
-fn app() -> Option<ClientCredentials> {
-    creds("app", "app-secret")
 }
 
 /// A token-exchange request; `extra` adds or (with an empty value) removes parameters.
@@ -172,12 +114,6 @@ fn refused(result: Result<TokenResponse, OAuthError>, code: ErrorCode) -> OAuthE
 
 fn description(e: &OAuthError) -> &str {
     e.description.as_deref().unwrap_or_default()
-}
-
-async fn claims(w: &World, token: &str) -> serde_json::Value {
-    let keys = w.signer.validation_keys().await.unwrap();
-    let verified = verify_compact(token, &keys, &[SigningAlgorithm::Es256]).unwrap();
-    serde_json::from_slice(&verified.payload).unwrap()
 }
 
 fn sub(user: &str, connector: &str) -> String {
@@ -276,7 +212,7 @@ async fn public_client_exchanges_with_its_id_alone() {
     let subject = w.idp.token("jane").await;
     let response = w
         .engine
-        .token(&exchange_request(&subject, &[], creds("kubectl", "")))
+        .token(&exchange_request(&subject, &[], creds("kubectl", None)))
         .await
         .unwrap();
     assert_eq!(claims(&w, &response.access_token).await["aud"], "kubectl");
@@ -395,7 +331,7 @@ async fn connector_grant_types_and_client_allowed_connectors_are_enforced() {
             .token(&exchange_request(
                 &subject,
                 &[],
-                creds("restricted", "restricted-secret"),
+                creds("restricted", Some("restricted-secret")),
             ))
             .await,
         ErrorCode::InvalidGrant,
@@ -467,9 +403,9 @@ async fn client_must_authenticate() {
     let subject = w.idp.token("jane").await;
     for client in [
         None,
-        creds("app", "wrong"),
-        creds("app", ""),
-        creds("ghost", "x"),
+        creds("app", Some("wrong")),
+        creds("app", None),
+        creds("ghost", Some("x")),
     ] {
         refused(
             w.engine

@@ -7,6 +7,9 @@
     reason = "tests"
 )]
 
+#[path = "../../federation-core/tests/support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 
 use oxidex_core::clock::SystemClock;
@@ -21,6 +24,8 @@ use oxidex_issuer_http::local::LocalConnectorFactory;
 use oxidex_issuer_http::pages::{FrontendSettings, Pages};
 use oxidex_issuer_http::{Issuer, WebSettings};
 use oxidex_storage::{MemoryStorage, StaticOverlay};
+
+use support::world::local_signer;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -61,18 +66,7 @@ async fn serve(path: &str) -> Running {
         .unwrap();
     let store = Store::new(Arc::new(overlay));
     let clock = Arc::new(SystemClock);
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Rs256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
+    let signer = local_signer(&store, clock.clone(), SigningAlgorithm::Rs256).await;
     let record = ConnectorRecord {
         id: "local".into(),
         connector_type: "local".into(),

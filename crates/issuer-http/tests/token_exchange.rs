@@ -8,8 +8,8 @@
     reason = "tests"
 )]
 
-#[path = "../../federation-core/tests/support/upstream.rs"]
-pub mod upstream;
+#[path = "../../federation-core/tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 
@@ -18,21 +18,18 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::DateTime;
-use oxidex_core::clock::ManualClock;
 use oxidex_core::codec::Subject;
 use oxidex_core::jose::verify_compact;
 use oxidex_core::model::{Client, Jwk};
-use oxidex_core::oauth::{ConnectorSet, Engine, Settings, grant};
+use oxidex_core::oauth::{Settings, grant};
 use oxidex_core::secret::ClientSecret;
-use oxidex_core::signer::{LocalSigner, LocalSignerConfig, SigningAlgorithm};
-use oxidex_core::storage::Store;
+use oxidex_core::signer::SigningAlgorithm;
 use oxidex_issuer_http::pages::{FrontendSettings, Pages};
 use oxidex_issuer_http::{Issuer, WebSettings};
-use oxidex_storage::MemoryStorage;
 use tower::ServiceExt as _;
 
-use upstream::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, UpstreamIdp};
+use support::upstream::{self, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, UpstreamConnector, UpstreamIdp};
+use support::world::Parts;
 
 struct Served {
     app: Router,
@@ -40,40 +37,35 @@ struct Served {
     path: String,
     issuer: String,
     idp: UpstreamIdp,
+    upstream: Arc<UpstreamConnector>,
 }
 
+/// The issuer at `https://issuer.example{path}` with token exchange enabled.
 async fn serve(path: &str) -> Served {
+    serve_with(path, |settings| {
+        settings.grant_types.insert(grant::TOKEN_EXCHANGE.into());
+    })
+    .await
+}
+
+/// The issuer at `https://issuer.example{path}`, its settings [`Settings::new`] changed by
+/// `tweak`: client `app` (secret `app secret+`), oxidex signing with RS256, the upstream
+/// with ES256, and the connectors of [`upstream::connectors`].
+async fn serve_with(path: &str, tweak: impl FnOnce(&mut Settings)) -> Served {
     let issuer = format!("https://issuer.example{path}");
-    let store = Store::new(Arc::new(MemoryStorage::new()));
-    store
-        .create(&Client {
+    let parts = Parts::signing_with(
+        [Client {
             id: "app".into(),
             secret: ClientSecret::new("app secret+"),
             name: "The App".into(),
             ..Client::default()
-        })
-        .await
-        .unwrap();
-    let clock = Arc::new(ManualClock::new(
-        DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
-    ));
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Rs256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
-    let idp = UpstreamIdp::new(SigningAlgorithm::Es256, clock.clone());
-    let (opened, _) = upstream::connectors(&idp, clock.clone());
-    let mut settings = Settings::new(issuer.clone());
-    settings.grant_types.insert(grant::TOKEN_EXCHANGE.into());
-    let engine = Engine::new(settings, store, signer, clock, ConnectorSet::new(opened));
+        }],
+        SigningAlgorithm::Rs256,
+    )
+    .await;
+    let idp = UpstreamIdp::new(SigningAlgorithm::Es256, parts.clock.clone());
+    let (opened, upstream) = upstream::connectors(&idp, parts.clock.clone());
+    let engine = parts.engine_for(&issuer, opened, tweak).engine;
     let pages = Pages::new(FrontendSettings::default()).unwrap();
     let app = Issuer::new(engine, pages, WebSettings::default())
         .await
@@ -84,6 +76,7 @@ async fn serve(path: &str) -> Served {
         path: path.to_owned(),
         issuer,
         idp,
+        upstream,
     }
 }
 
@@ -297,57 +290,10 @@ async fn token_exchange_over_http() {
 
 #[tokio::test]
 async fn disabled_grant_is_unsupported_grant_type() {
-    let issuer = "https://issuer.example";
-    let store = Store::new(Arc::new(MemoryStorage::new()));
-    store
-        .create(&Client {
-            id: "app".into(),
-            secret: ClientSecret::new("s"),
-            ..Client::default()
-        })
-        .await
-        .unwrap();
-    let clock = Arc::new(ManualClock::new(
-        DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
-    ));
-    let signer = Arc::new(
-        LocalSigner::open(
-            store.clone(),
-            clock.clone(),
-            LocalSignerConfig {
-                algorithm: SigningAlgorithm::Es256,
-                ..LocalSignerConfig::default()
-            },
-        )
-        .await
-        .unwrap(),
-    );
-    let idp = UpstreamIdp::new(SigningAlgorithm::Es256, clock.clone());
-    let (opened, upstream) = upstream::connectors(&idp, clock.clone());
     // Settings::new leaves token exchange off.
-    let engine = Engine::new(
-        Settings::new(issuer),
-        store,
-        signer,
-        clock,
-        ConnectorSet::new(opened),
-    );
-    let app = Issuer::new(
-        engine,
-        Pages::new(FrontendSettings::default()).unwrap(),
-        WebSettings::default(),
-    )
-    .await
-    .unwrap()
-    .app();
-    let s = Served {
-        app,
-        path: String::new(),
-        issuer: issuer.into(),
-        idp,
-    };
+    let s = serve_with("", |_| {}).await;
     let subject = s.idp.token("jane").await;
-    let answer = exchange(&s, &subject, &[], Some(basic("app", "s"))).await;
+    let answer = exchange(&s, &subject, &[], Some(basic("app", "app secret+"))).await;
     assert_error(&answer, StatusCode::BAD_REQUEST, "unsupported_grant_type");
-    assert!(upstream.seen().is_empty());
+    assert!(s.upstream.seen().is_empty());
 }

@@ -256,7 +256,10 @@ fn the_development_example_loads_with_its_warnings() {
     assert!(!client.public && !client.secret.is_empty());
     assert_eq!(client.redirect_uris, ["http://127.0.0.1:5555/callback"]);
     let cli = &c.static_clients[1].client;
-    assert!(cli.public && cli.redirect_uris.is_empty(), "a device-flow client");
+    assert!(
+        cli.public && cli.redirect_uris.is_empty(),
+        "a device-flow client"
+    );
     // Every grant, so that each example in docs/endpoints.md works against this file.
     let mut grants = c.allowed_grant_types();
     grants.sort();

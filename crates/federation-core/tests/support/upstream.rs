@@ -20,16 +20,16 @@ use oxidex_core::oauth::OpenedConnector;
 use oxidex_core::signer::{SigningAlgorithm, SigningKey, generate_jwk, signing_key_from_jwk};
 
 /// The upstream provider's issuer URL.
-pub const UPSTREAM_ISSUER: &str = "https://upstream.example";
+pub(crate) const UPSTREAM_ISSUER: &str = "https://upstream.example";
 /// Our client id at the upstream: upstream tokens must be addressed to it.
-pub const UPSTREAM_CLIENT_ID: &str = "oxidex-at-upstream";
+pub(crate) const UPSTREAM_CLIENT_ID: &str = "oxidex-at-upstream";
 /// RFC 8693 token type of ID tokens.
-pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub(crate) const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// RFC 8693 token type of access tokens.
-pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// An upstream provider with its own signing key.
-pub struct UpstreamIdp {
+pub(crate) struct UpstreamIdp {
     key: Arc<dyn SigningKey>,
     public: Jwk,
     clock: Arc<dyn Clock>,
@@ -37,7 +37,7 @@ pub struct UpstreamIdp {
 
 impl UpstreamIdp {
     /// A provider signing with a fresh `algorithm` key; `clock` dates its tokens.
-    pub fn new(algorithm: SigningAlgorithm, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(algorithm: SigningAlgorithm, clock: Arc<dyn Clock>) -> Self {
         let jwk = generate_jwk(algorithm).unwrap();
         Self {
             key: signing_key_from_jwk(&jwk).unwrap(),
@@ -47,19 +47,19 @@ impl UpstreamIdp {
     }
 
     /// The key set a connector trusting this provider holds.
-    pub fn keys(&self) -> Vec<Jwk> {
+    pub(crate) fn keys(&self) -> Vec<Jwk> {
         vec![self.public.clone()]
     }
 
     /// Signs arbitrary claims.
-    pub async fn sign(&self, claims: &serde_json::Value) -> String {
+    pub(crate) async fn sign(&self, claims: &serde_json::Value) -> String {
         sign_compact(self.key.as_ref(), &serde_json::to_vec(claims).unwrap())
             .await
             .unwrap()
     }
 
     /// The claims of a good token for user `sub`, valid for an hour, addressed to us.
-    pub fn claims(&self, sub: &str) -> serde_json::Value {
+    pub(crate) fn claims(&self, sub: &str) -> serde_json::Value {
         let now = self.clock.now().timestamp();
         serde_json::json!({
             "iss": UPSTREAM_ISSUER,
@@ -76,12 +76,12 @@ impl UpstreamIdp {
     }
 
     /// A good token for user `sub`.
-    pub async fn token(&self, sub: &str) -> String {
+    pub(crate) async fn token(&self, sub: &str) -> String {
         self.sign(&self.claims(sub)).await
     }
 
     /// A good token with `change` applied to its claims first.
-    pub async fn token_with(
+    pub(crate) async fn token_with(
         &self,
         sub: &str,
         change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
@@ -93,16 +93,16 @@ impl UpstreamIdp {
 }
 
 /// The connector trusting an [`UpstreamIdp`].
-pub struct UpstreamConnector {
+pub(crate) struct UpstreamConnector {
     keys: Vec<Jwk>,
     clock: Arc<dyn Clock>,
     /// Subject token types it was asked to verify, in order.
-    pub seen_types: Mutex<Vec<String>>,
+    pub(crate) seen_types: Mutex<Vec<String>>,
 }
 
 impl UpstreamConnector {
     /// A connector trusting `idp`, reading time from `clock` (the engine's).
-    pub fn new(idp: &UpstreamIdp, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(idp: &UpstreamIdp, clock: Arc<dyn Clock>) -> Self {
         Self {
             keys: idp.keys(),
             clock,
@@ -111,7 +111,7 @@ impl UpstreamConnector {
     }
 
     /// The subject token types seen so far.
-    pub fn seen(&self) -> Vec<String> {
+    pub(crate) fn seen(&self) -> Vec<String> {
         self.seen_types
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -205,7 +205,7 @@ impl CallbackConnector for UpstreamConnector {
 }
 
 /// Shares one [`UpstreamConnector`] between the engine and the test.
-pub struct Shared(pub Arc<UpstreamConnector>);
+pub(crate) struct Shared(pub(crate) Arc<UpstreamConnector>);
 
 #[async_trait]
 impl TokenIdentityConnector for Shared {
@@ -231,7 +231,7 @@ impl CallbackConnector for Shared {
 }
 
 /// A connector record.
-pub fn record(id: &str, grant_types: &[&str]) -> ConnectorRecord {
+pub(crate) fn record(id: &str, grant_types: &[&str]) -> ConnectorRecord {
     ConnectorRecord {
         id: id.into(),
         connector_type: "oidc".into(),
@@ -245,7 +245,7 @@ pub fn record(id: &str, grant_types: &[&str]) -> ConnectorRecord {
 /// Connectors `upstream` (token exchange), `no-exchange` (token identity, but `grantTypes`
 /// without token exchange) and `plain` (no token identity), all trusting `idp`. Returns them
 /// and the `upstream` connector for inspection.
-pub fn connectors(
+pub(crate) fn connectors(
     idp: &UpstreamIdp,
     clock: Arc<dyn Clock>,
 ) -> (Vec<OpenedConnector>, Arc<UpstreamConnector>) {
