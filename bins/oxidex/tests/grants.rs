@@ -281,13 +281,36 @@ async fn revocation_and_introspection() {
     let app = Some(("example-app", SECRET));
     let other = Some(("other-app", "other-secret"));
 
-    // Introspection needs an authenticated client; any client may ask.
+    // Introspection needs an authenticated confidential client, and describes a token only
+    // to a client in its audience (security.md OA-41).
     let (status, body, _) = server
         .post("/token/introspect", None, &[("token", access)])
         .await;
     assert_eq!((status, &body["error"]), (401, &"invalid_client".into()));
+    let (status, body, _) = server
+        .post(
+            "/token/introspect",
+            None,
+            &[("token", access), ("client_id", "public-cli")],
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &"unauthorized_client".into()),
+        "a public client's id proves nothing"
+    );
+    for token in [access, refresh] {
+        let (status, body, _) = server
+            .post("/token/introspect", other, &[("token", token)])
+            .await;
+        assert_eq!(
+            (status, &body),
+            (200, &serde_json::json!({"active": false})),
+            "another client's token"
+        );
+    }
     let (status, body, headers) = server
-        .post("/token/introspect", other, &[("token", access)])
+        .post("/token/introspect", app, &[("token", access)])
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");

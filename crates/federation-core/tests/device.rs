@@ -98,38 +98,49 @@ async fn authorize(w: &World, client: &str, scope: &str) -> DeviceAuthorization 
         .unwrap()
 }
 
-/// Follows the user-code form into `/auth` and returns the authorization parameters.
-async fn continue_from_user_code(w: &World, typed: &str) -> AuthorizeParams {
-    let UserCodeCheck::Continue(url) = w.engine.verify_user_code(typed).await.unwrap() else {
+/// Follows the user-code form into `/auth`: the authorization parameters, and the browser
+/// binding the callback needs.
+async fn continue_from_user_code(w: &World, typed: &str) -> (AuthorizeParams, String) {
+    let UserCodeCheck::Continue {
+        location: url,
+        binding,
+    } = w.engine.verify_user_code(typed).await.unwrap()
+    else {
         panic!("user code {typed:?} should be accepted");
     };
     assert!(url.starts_with("/dex/auth?"), "{url}");
     let get = |n: &str| query_param(&url, n).unwrap_or_default();
     assert_eq!(get("client_secret"), "", "no secret in the browser URL");
-    AuthorizeParams {
+    let params = AuthorizeParams {
         client_id: get("client_id"),
         redirect_uri: get("redirect_uri"),
         response_type: get("response_type"),
         scope: get("scope"),
         state: get("state"),
         ..AuthorizeParams::default()
-    }
+    };
+    (params, binding)
+}
+
+/// The browser binding for `user_code`, as entering it in the form gives.
+async fn bind(w: &World, user_code: &str) -> String {
+    continue_from_user_code(w, user_code).await.1
 }
 
 /// The whole browser side for `typed`: user code, login, approval, callback.
 async fn complete(w: &World, typed: &str, approve: bool) -> Result<DeviceOutcome, AuthorizeError> {
-    let p = continue_from_user_code(w, typed).await;
+    let (p, binding) = continue_from_user_code(w, typed).await;
     let url = browser_login(w, &p, "users", approve).await.url;
     assert!(url.starts_with(&format!("{CALLBACK}?")), "{url}");
     let state = query_param(&url, "state").unwrap();
     if let Some(error) = query_param(&url, "error") {
         w.engine
-            .device_callback(&state, DeviceCallback::Error(&error))
+            .device_callback(&state, DeviceCallback::Error(&error), &binding)
             .await
     } else {
         let code = query_param(&url, "code").unwrap();
         w.engine
-            .device_callback(&state, DeviceCallback::Code(&code))
+            .device_callback(&state, DeviceCallback::Code(&code), &binding)
             .await
     }
 }
@@ -330,7 +341,7 @@ async fn user_codes_are_normalised_and_lead_into_the_authorization_flow() {
         bare.to_lowercase(),
         format!(" {} {} ", &bare[..4], &bare[4..]),
     ] {
-        let p = continue_from_user_code(&w, &typed).await;
+        let (p, _) = continue_from_user_code(&w, &typed).await;
         assert_eq!(p.client_id, "tv");
         assert_eq!(p.state, d.user_code, "state is the normalised user code");
         assert_eq!(p.response_type, "code");
@@ -514,10 +525,15 @@ async fn denial_answers_access_denied() {
 async fn other_callback_errors_leave_the_request_pending() {
     let w = world().await;
     let d = authorize(&w, "tv", "openid").await;
+    let binding = bind(&w, &d.user_code).await;
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Error("invalid_scope"))
+                .device_callback(
+                    &d.user_code,
+                    DeviceCallback::Error("invalid_scope"),
+                    &binding
+                )
                 .await
         ),
         400
@@ -708,6 +724,7 @@ async fn pkce_is_checked_at_the_poll() {
 async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
     let w = world().await;
     let d = authorize(&w, "tv", "openid").await;
+    let binding = bind(&w, &d.user_code).await;
 
     // A code the same public client got for another redirect URI (loopback).
     let loopback = AuthorizeParams {
@@ -723,7 +740,7 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Code(&code))
+                .device_callback(&d.user_code, DeviceCallback::Code(&code), &binding)
                 .await
         ),
         400
@@ -731,13 +748,13 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
 
     // A code another client got through its own device leg (Dex #4928).
     let theirs = authorize(&w, "other-tv", "openid").await;
-    let p = continue_from_user_code(&w, &theirs.user_code).await;
+    let (p, _) = continue_from_user_code(&w, &theirs.user_code).await;
     let url = browser_login(&w, &p, "users", true).await.url;
     let code = query_param(&url, "code").unwrap();
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Code(&code))
+                .device_callback(&d.user_code, DeviceCallback::Code(&code), &binding)
                 .await
         ),
         400
@@ -753,7 +770,7 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Code("nope"))
+                .device_callback(&d.user_code, DeviceCallback::Code("nope"), &binding)
                 .await
         ),
         400
@@ -761,7 +778,7 @@ async fn the_callback_binds_the_code_to_the_device_client_and_redirect() {
     assert_eq!(
         display_status(
             w.engine
-                .device_callback("BCDF-XXXX", DeviceCallback::Code("nope"))
+                .device_callback("BCDF-XXXX", DeviceCallback::Code("nope"), &binding)
                 .await
         ),
         400
@@ -773,18 +790,18 @@ async fn a_second_completion_is_refused() {
     let w = world().await;
     let d = authorize(&w, "tv", "openid").await;
     // Two browser sessions for the same user code reach the approval page.
-    let p = continue_from_user_code(&w, &d.user_code).await;
+    let (p, binding) = continue_from_user_code(&w, &d.user_code).await;
     let first = browser_login(&w, &p, "users", true).await.url;
     let second = browser_login(&w, &p, "users", true).await.url;
     let code = |url: &str| query_param(url, "code").unwrap();
     w.engine
-        .device_callback(&d.user_code, DeviceCallback::Code(&code(&first)))
+        .device_callback(&d.user_code, DeviceCallback::Code(&code(&first)), &binding)
         .await
         .unwrap();
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Code(&code(&second)))
+                .device_callback(&d.user_code, DeviceCallback::Code(&code(&second)), &binding)
                 .await
         ),
         400
@@ -792,7 +809,11 @@ async fn a_second_completion_is_refused() {
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Error("access_denied"))
+                .device_callback(
+                    &d.user_code,
+                    DeviceCallback::Error("access_denied"),
+                    &binding
+                )
                 .await
         ),
         400,
@@ -803,7 +824,7 @@ async fn a_second_completion_is_refused() {
     assert_eq!(
         display_status(
             w.engine
-                .device_callback(&d.user_code, DeviceCallback::Code(&code(&first)))
+                .device_callback(&d.user_code, DeviceCallback::Code(&code(&first)), &binding)
                 .await
         ),
         400
@@ -824,7 +845,7 @@ async fn connector_policy_applies_to_the_device_grant() {
     assert_eq!(ids, ["users"]);
     // Starting a login there is refused.
     let d = authorize(&w, "tv", "openid").await;
-    let p = continue_from_user_code(&w, &d.user_code).await;
+    let (p, _) = continue_from_user_code(&w, &d.user_code).await;
     let validated = w.engine.validate_authorize(&p).await.unwrap();
     assert_eq!(validated.grant_type(), grant::DEVICE_CODE);
     assert_eq!(
@@ -833,7 +854,7 @@ async fn connector_policy_applies_to_the_device_grant() {
     );
     // A client limited to that connector has no way through.
     let d = authorize(&w, "restricted", "openid").await;
-    let p = continue_from_user_code(&w, &d.user_code).await;
+    let (p, _) = continue_from_user_code(&w, &d.user_code).await;
     let validated = w.engine.validate_authorize(&p).await.unwrap();
     assert!(
         w.engine
@@ -843,5 +864,95 @@ async fn connector_policy_applies_to_the_device_grant() {
     assert_eq!(
         display_status(w.engine.begin_login(&validated, "users").await),
         403
+    );
+}
+
+#[tokio::test]
+async fn only_the_browser_that_entered_the_user_code_can_answer() {
+    let w = world().await;
+    let d = authorize(&w, "tv", "openid").await;
+    // Someone sends the victim a ready-made login link for their own device's user code:
+    // the victim never enters the code, so their browser has no binding.
+    let phishing = AuthorizeParams {
+        client_id: "tv".into(),
+        redirect_uri: CALLBACK.into(),
+        response_type: "code".into(),
+        scope: "openid".into(),
+        state: d.user_code.clone(),
+        ..AuthorizeParams::default()
+    };
+    let validated = w.engine.validate_authorize(&phishing).await.unwrap();
+    assert!(
+        validated.force_approval,
+        "the device flow always shows the approval page"
+    );
+    let url = browser_login(&w, &phishing, "users", true).await.url;
+    let code = query_param(&url, "code").unwrap();
+    for binding in ["", "guessed"] {
+        assert_eq!(
+            display_status(
+                w.engine
+                    .device_callback(&d.user_code, DeviceCallback::Code(&code), binding)
+                    .await
+            ),
+            400
+        );
+        assert_eq!(
+            display_status(
+                w.engine
+                    .device_callback(
+                        &d.user_code,
+                        DeviceCallback::Error("access_denied"),
+                        binding
+                    )
+                    .await
+            ),
+            400,
+            "nor can anyone else deny it"
+        );
+    }
+    advance(&w, 5);
+    assert_eq!(
+        code_of(poll(&w, "tv", &d.device_code, None).await),
+        ErrorCode::AuthorizationPending,
+        "nothing was recorded"
+    );
+    // A browser that entered the code binds it; an older binding is replaced.
+    let old = bind(&w, &d.user_code).await;
+    let (p, current) = continue_from_user_code(&w, &d.user_code).await;
+    let url = browser_login(&w, &p, "users", true).await.url;
+    let code = query_param(&url, "code").unwrap();
+    assert_eq!(
+        display_status(
+            w.engine
+                .device_callback(&d.user_code, DeviceCallback::Code(&code), &old)
+                .await
+        ),
+        400
+    );
+    let (p, current_again) = (p, current);
+    let url = browser_login(&w, &p, "users", true).await.url;
+    let code = query_param(&url, "code").unwrap();
+    w.engine
+        .device_callback(&d.user_code, DeviceCallback::Code(&code), &current_again)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_browser_leg_cannot_widen_the_device_scopes() {
+    let w = world().await;
+    let d = authorize(&w, "tv", "openid").await;
+    let (mut p, binding) = continue_from_user_code(&w, &d.user_code).await;
+    p.scope = "openid groups offline_access".into();
+    let url = browser_login(&w, &p, "users", true).await.url;
+    let code = query_param(&url, "code").unwrap();
+    assert_eq!(
+        display_status(
+            w.engine
+                .device_callback(&d.user_code, DeviceCallback::Code(&code), &binding)
+                .await
+        ),
+        400
     );
 }

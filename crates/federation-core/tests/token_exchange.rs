@@ -206,16 +206,16 @@ async fn access_token_subject_type_is_passed_to_the_connector() {
 }
 
 #[tokio::test]
-async fn public_client_exchanges_with_its_id_alone() {
-    // Dex: a public client has no secret, so `client_id` authenticates it (kubectl plugins).
+async fn public_clients_cannot_exchange_tokens() {
+    // Dex lets a public client in with its id alone; anyone knows that id (security.md UP-20).
     let w = world().await;
     let subject = w.idp.token("jane").await;
-    let response = w
-        .engine
-        .token(&exchange_request(&subject, &[], creds("kubectl", None)))
-        .await
-        .unwrap();
-    assert_eq!(claims(&w, &response.access_token).await["aud"], "kubectl");
+    refused(
+        w.engine
+            .token(&exchange_request(&subject, &[], creds("kubectl", None)))
+            .await,
+        ErrorCode::UnauthorizedClient,
+    );
 }
 
 #[tokio::test]

@@ -111,6 +111,8 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(config: config::Config) -> Result<(), String> {
+    // Before anything can take a while: SIGUSR1's default action would end the process.
+    let mut check_now = check_keys_signal();
     let metrics = telemetry::Metrics::new();
     let slot = startup::AppSlot::default();
     let readiness = startup::Readiness::default();
@@ -181,7 +183,6 @@ async fn serve(config: config::Config) -> Result<(), String> {
     let mut stop = stop_rx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(check_every);
-        let mut check_now = check_keys_signal();
         loop {
             let outcome = tokio::select! {
                 _ = tick.tick() => signer.tick().await,

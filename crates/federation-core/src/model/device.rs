@@ -24,6 +24,15 @@ pub struct DeviceRequest {
     pub scopes: Vec<String>,
     /// When the request lapses (`expiry.deviceRequests`, default 5 minutes).
     pub expiry: DateTime<Utc>,
+    /// Hash of the value set in a cookie of the browser that entered the user code: only that
+    /// browser can answer for the device at `/device/callback` (a login link sent by someone
+    /// else cannot bind a victim's login to their device). Not in Dex.
+    #[serde(
+        rename = "browserBinding",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub browser_binding: Option<TokenHash>,
 }
 
 /// States of a device authorization (RFC 8628 §3.5).

@@ -528,7 +528,11 @@ impl Engine {
             state: p.state.clone(),
             nonce: p.nonce.clone(),
             pkce,
-            force_approval: p.approval_prompt == "force" || prompts.contains("consent"),
+            // The device flow always asks: the user must see which device they authorize
+            // (RFC 8628 §5.4), whatever `skipApprovalScreen` says.
+            force_approval: p.approval_prompt == "force"
+                || prompts.contains("consent")
+                || device_leg,
             connector_id,
             response_mode,
             login_hint: p.login_hint.clone(),

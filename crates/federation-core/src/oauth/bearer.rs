@@ -179,21 +179,37 @@ impl Engine {
     }
 
     /// `/token/introspect` (RFC 7662) with Dex's response shape (`reference/dex.md` §1.10).
-    /// Unlike Dex, the caller must authenticate as a client (RFC 7662 §2.1 requires some
-    /// authorization); any client may introspect any token, as resource servers need to.
+    /// Unlike Dex, the caller must authenticate as a confidential client (RFC 7662 §2.1
+    /// requires the endpoint to be protected; a public client's id proves nothing), and a
+    /// token is only described to a client in its audience (or its `azp`): a resource server
+    /// introspects the tokens issued for it (cross-client `audience:server:client_id:`).
     pub async fn introspect(&self, request: &TokenRequest) -> Result<Value, OAuthError> {
-        self.authenticate_client(request.client.as_ref()).await?;
+        let client = self.authenticate_client(request.client.as_ref()).await?;
+        if client.public {
+            // A public client's id is no secret: it would make the endpoint open to anyone.
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "Only confidential clients may introspect tokens.",
+            ));
+        }
         let token = request.param("token");
         if token.is_empty() {
             return Err(OAuthError::invalid_request("Required param: token."));
         }
+        // A token is described only to a client it was issued to or for (in `aud`, or the
+        // `azp`): resource servers are in the audience of the tokens meant for them
+        // (security.md OA-41); to anyone else it is simply inactive.
         let looks_like_jwt = token.split('.').count() == 3;
         let answer = if looks_like_jwt {
             self.live_token(token)
                 .await?
+                .filter(|own| {
+                    own.claims.aud.contains(&client.id)
+                        || own.claims.azp.as_deref() == Some(client.id.as_str())
+                })
                 .map(|own| self.describe_access(own))
         } else {
-            self.live_refresh(token).await?
+            self.live_refresh(token, &client.id).await?
         };
         Ok(answer.unwrap_or_else(|| json!({ "active": false })))
     }
@@ -236,7 +252,11 @@ impl Engine {
     }
 
     /// A refresh token that the refresh grant would accept now, described.
-    async fn live_refresh(&self, token: &str) -> Result<Option<Value>, OAuthError> {
+    async fn live_refresh(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<Option<Value>, OAuthError> {
         let Some(value) = RefreshTokenValue::decode(token).filter(|v| !v.id.is_empty()) else {
             return Ok(None);
         };
@@ -258,7 +278,7 @@ impl Engine {
             || policy
                 .valid_if_not_used_for
                 .is_some_and(|idle| now > stored.last_used + idle);
-        if !(current || previous_in_window) || expired {
+        if !(current || previous_in_window) || expired || stored.client_id != client_id {
             return Ok(None);
         }
         let iat = stored.created_at.timestamp();

@@ -63,8 +63,15 @@ pub struct DeviceAuthorization {
 /// What the user-code form led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCodeCheck {
-    /// The code is live: send the browser here (a rooted path into `/auth`).
-    Continue(String),
+    /// The code is live: send the browser to `location` (a rooted path into `/auth`), and
+    /// give it `binding` in a cookie: `/device/callback` accepts the answer only from the
+    /// browser that presents it.
+    Continue {
+        /// Where the browser goes next.
+        location: String,
+        /// The secret the browser keeps (in an HttpOnly cookie) until the callback.
+        binding: String,
+    },
     /// Unknown, expired or already answered: show the form again with a message.
     Invalid,
 }
@@ -245,6 +252,7 @@ impl Engine {
                     client_id: client.id.clone(),
                     scopes: requested.clone(),
                     expiry,
+                    browser_binding: None,
                 })
                 .await;
             match created {
@@ -361,6 +369,20 @@ impl Engine {
         let Some((request, _)) = self.pending_device(raw_user_code).await? else {
             return Ok(UserCodeCheck::Invalid);
         };
+        let binding = crate::ids::new_id()?;
+        let hash = TokenHash::of(&binding);
+        match self
+            .store
+            .update::<DeviceRequest, _>(&request.user_code, |mut r| {
+                r.browser_binding = Some(hash);
+                Ok(r)
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(UserCodeCheck::Invalid),
+            Err(e) => return Err(e.into()),
+        }
         let callback = self.device_callback_path();
         let scope = request.scopes.join(" ");
         let query = redirect::encode_pairs(&[
@@ -370,10 +392,10 @@ impl Engine {
             ("redirect_uri", &callback),
             ("scope", &scope),
         ]);
-        Ok(UserCodeCheck::Continue(format!(
-            "{}/auth?{query}",
-            issuer_path(&self.settings.issuer)
-        )))
+        Ok(UserCodeCheck::Continue {
+            location: format!("{}/auth?{query}", issuer_path(&self.settings.issuer)),
+            binding,
+        })
     }
 
     /// `GET /device/callback?state=<user code>&code=..|error=..`: redeems the authorization
@@ -384,6 +406,7 @@ impl Engine {
         &self,
         raw_user_code: &str,
         answer: DeviceCallback<'_>,
+        browser_binding: &str,
     ) -> Result<DeviceOutcome, AuthorizeError> {
         let invalid = || AuthorizeError::Display {
             status: 400,
@@ -394,6 +417,14 @@ impl Engine {
             .pending_device(raw_user_code)
             .await?
             .ok_or_else(invalid)?;
+        // Only the browser that entered the user code may answer for the device; anyone else
+        // learns nothing (the same answer as for an unknown code) and changes nothing.
+        if !request
+            .browser_binding
+            .is_some_and(|h| h.matches(browser_binding))
+        {
+            return Err(invalid());
+        }
         let client = match self.store.get::<Client>(&request.client_id).await {
             Ok(c) => c.value,
             Err(e) if e.is_not_found() => return Err(invalid()),
@@ -445,6 +476,15 @@ impl Engine {
                 },
             })?;
         let auth_code = redeemed.code;
+        if !auth_code.scopes.iter().all(|s| request.scopes.contains(s)) {
+            // The browser leg asked for more than the device did.
+            return Err(AuthorizeError::Display {
+                status: 400,
+                message: "The login granted scopes the device did not ask for. Start again on your device."
+                    .into(),
+                internal: None,
+            });
+        }
         let mut complete = token.value.clone();
         complete.status = DeviceTokenStatus::Complete;
         complete.claims = Some(auth_code.claims.clone());

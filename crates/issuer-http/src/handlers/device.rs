@@ -115,7 +115,25 @@ pub(crate) async fn verify_code(
     };
     let user_code = form.get("user_code");
     match state.engine.verify_user_code(user_code).await {
-        Ok(UserCodeCheck::Continue(location)) => see_other(&location),
+        Ok(UserCodeCheck::Continue { location, binding }) => {
+            let mut response = see_other(&location);
+            let cookie = format!(
+                "{BINDING_COOKIE}={binding}; Path={}/device; HttpOnly; SameSite=Lax{}",
+                state.issuer_path,
+                if state.https { "; Secure" } else { "" }
+            );
+            match HeaderValue::from_str(&cookie) {
+                Ok(value) => {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                    response
+                }
+                Err(_) => errors::page(
+                    &state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error.",
+                ),
+            }
+        }
         Ok(UserCodeCheck::Invalid) => {
             tracing::info!(target: "audit", event = "device_user_code_invalid", "invalid user code");
             render_form(&state, &headers, StatusCode::BAD_REQUEST, user_code, true)
@@ -128,6 +146,7 @@ pub(crate) async fn verify_code(
 /// answers; records the answer for the polling device.
 pub(crate) async fn callback(
     AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
@@ -143,7 +162,11 @@ pub(crate) async fn callback(
     };
     match state
         .engine
-        .device_callback(params.get("state"), answer)
+        .device_callback(
+            params.get("state"),
+            answer,
+            &binding_cookie(&headers).unwrap_or_default(),
+        )
         .await
     {
         Ok(DeviceOutcome::Approved { client_name }) => {
@@ -162,6 +185,13 @@ pub(crate) async fn callback(
         ),
         Err(e) => errors::authorize_error(&state, e),
     }
+}
+
+/// The cookie that binds a device request to the browser that entered its user code.
+const BINDING_COOKIE: &str = "oxidex_device";
+
+fn binding_cookie(headers: &HeaderMap) -> Option<String> {
+    csrf::cookie_named(headers, BINDING_COOKIE)
 }
 
 /// The user-code form with a CSRF value (and the cookie, the first time).

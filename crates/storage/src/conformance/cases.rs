@@ -245,6 +245,7 @@ fn device_request(user_code: &str, device_code: &str, expiry: DateTime<Utc>) -> 
         client_id: "kubectl".into(),
         scopes: vec!["openid".into(), "groups".into()],
         expiry,
+        browser_binding: Some(TokenHash::of("browser")),
     }
 }
 

@@ -18,6 +18,9 @@ const MAX_CONFLICTS: u32 = 8;
 /// How long one issuer may take to ask the upstream before another may try instead.
 const UPSTREAM_REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
+/// The upstream call's own limit, well inside the lease.
+const UPSTREAM_REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Polling while another request (in this process or another replica) holds the lease: short
 /// at first, since an upstream refresh usually takes tens of milliseconds.
 #[derive(Default)]
@@ -62,6 +65,7 @@ impl Engine {
 
         let mut conflicts = 0;
         let mut lease_wait = LeaseWait::default();
+        let mut connector_data: Option<Vec<u8>> = None;
         while conflicts < MAX_CONFLICTS {
             let stored = match self.store.get::<RefreshToken>(&value.id).await {
                 Ok(t) => t,
@@ -165,17 +169,21 @@ impl Engine {
                             Err(e) => return Err(e.into()),
                         }
                     }
-                    let claims = match self.refreshed_claims(token, connector, &granted).await {
-                        Ok(claims) => claims,
-                        Err(e) => {
-                            self.release_lease(token, version).await;
-                            return Err(e);
-                        }
-                    };
+                    let (claims, data) =
+                        match self.refreshed_claims(token, connector, &granted).await {
+                            Ok(refreshed) => refreshed,
+                            Err(e) => {
+                                self.release_lease(token, version).await;
+                                return Err(e);
+                            }
+                        };
+                    connector_data = data;
                     let mut next = token.clone();
                     next.upstream_refresh_until = None;
                     next.claims = claims.clone();
-                    next.last_used = now;
+                    // After the upstream answered: requests that waited for this lease judge
+                    // the reuse interval from now, not from before a slow upstream call.
+                    next.last_used = self.clock.now();
                     let secret = if policy.rotation {
                         let fresh = crate::ids::new_id()?;
                         next.obsolete_token_hash = Some(token.token_hash);
@@ -199,7 +207,8 @@ impl Engine {
                     Err(e) if e.is_not_found() => return Err(OAuthError::invalid_grant(INVALID)),
                     Err(e) => return Err(e.into()),
                 }
-                self.touch_offline_session(&next, now).await?;
+                self.touch_offline_session(&next, connector_data.take())
+                    .await?;
             }
 
             let minted = self
@@ -248,9 +257,9 @@ impl Engine {
         token: &RefreshToken,
         connector: &super::super::OpenedConnector,
         granted: &[String],
-    ) -> Result<Claims, OAuthError> {
+    ) -> Result<(Claims, Option<Vec<u8>>), OAuthError> {
         let Some(refresher) = connector.connector.refresh() else {
-            return Ok(token.claims.clone());
+            return Ok((token.claims.clone(), None));
         };
         let key = OfflineSessions::key_for(&token.claims.user_id, &token.connector_id);
         let connector_data = match self.store.get::<OfflineSessions>(&key).await {
@@ -270,50 +279,54 @@ impl Engine {
             user_id = %token.claims.user_id,
             "asking the upstream identity provider to refresh"
         );
-        let refreshed = refresher
-            .refresh(Scopes::from_requested(granted), identity)
-            .await
-            .map_err(|e| OAuthError {
-                code: ErrorCode::InvalidGrant,
-                description: Some("The upstream identity provider refused the refresh.".into()),
-                internal: Some(e),
-            })?;
+        // Bounded well inside the lease, so no other replica can take over while this call
+        // is still in flight.
+        let refreshed = tokio::time::timeout(
+            UPSTREAM_REFRESH_TIMEOUT,
+            refresher.refresh(Scopes::from_requested(granted), identity),
+        )
+        .await
+        .map_err(|_| {
+            OAuthError::server(crate::Error::Connector {
+                connector_id: token.connector_id.clone(),
+                message: format!(
+                    "the upstream refresh took longer than {} s",
+                    UPSTREAM_REFRESH_TIMEOUT.as_secs()
+                ),
+                source: None,
+            })
+        })?
+        .map_err(|e| OAuthError {
+            code: ErrorCode::InvalidGrant,
+            description: Some("The upstream identity provider refused the refresh.".into()),
+            internal: Some(e),
+        })?;
         if refreshed.user_id != token.claims.user_id {
             return Err(OAuthError::invalid_grant(
                 "The upstream identity provider returned another user.",
             ));
         }
-        if refreshed.connector_data.is_some() {
-            let data = refreshed.connector_data.clone();
-            match self
-                .store
-                .update::<OfflineSessions, _>(&key, |mut s| {
-                    s.connector_data = data.clone();
-                    Ok(s)
-                })
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         let mut claims = Claims::from(&refreshed);
         claims.auth_time = token.claims.auth_time;
-        Ok(claims)
+        Ok((claims, refreshed.connector_data))
     }
 
+    /// After a rotation was written: the session's `last_used`, and the connector's new state
+    /// (only now, so that a refresh that lost its final write never replaces newer state).
     async fn touch_offline_session(
         &self,
         token: &RefreshToken,
-        now: chrono::DateTime<chrono::Utc>,
+        connector_data: Option<Vec<u8>>,
     ) -> crate::Result<()> {
         let key = OfflineSessions::key_for(&token.claims.user_id, &token.connector_id);
         match self
             .store
             .update::<OfflineSessions, _>(&key, |mut s| {
                 if let Some(r) = s.refresh.get_mut(&token.id) {
-                    r.last_used = now;
+                    r.last_used = token.last_used;
+                }
+                if connector_data.is_some() {
+                    s.connector_data = connector_data.clone();
                 }
                 Ok(s)
             })

@@ -39,6 +39,14 @@ impl Engine {
         request: &TokenRequest,
     ) -> Result<TokenResponse, OAuthError> {
         let client = self.authenticate_client(request.client.as_ref()).await?;
+        if client.public {
+            // Anyone knows a public client's id: with it, anyone holding an upstream token
+            // could mint tokens for that client (security.md UP-20; Dex allows it).
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "Public clients cannot exchange tokens.",
+            ));
+        }
         // Dex passes the scopes through unvalidated; cross-client audiences are checked when
         // the token is minted (`tokens::audience`).
         let granted = scopes::parse(request.param("scope"));
