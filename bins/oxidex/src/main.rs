@@ -3,8 +3,11 @@
 //! `oxidex serve CONFIG` serves the issuer a Dex configuration file describes (the file is
 //! read unchanged); `oxidex config check CONFIG` validates one; `oxidex keys rotate CONFIG`
 //! asks every replica sharing its storage to rotate the signing key; `oxidex version` reports
-//! the version.
+//! the version; `oxidex admin ...` manages a running server through its admin API (feature
+//! `grpc`).
 
+#[cfg(feature = "grpc")]
+mod admin;
 pub mod config;
 mod serve;
 
@@ -33,6 +36,10 @@ enum Command {
     /// Manage the signing keys in the configured storage.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage a running server through its gRPC admin API (`grpc.addr`): clients, local
+    /// passwords, connectors, refresh tokens.
+    #[cfg(feature = "grpc")]
+    Admin(admin::AdminArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +70,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_async(serve::run(args)),
+        #[cfg(feature = "grpc")]
+        Command::Admin(args) => run_async(admin::run(args)),
         Command::Keys(KeysCommand::Rotate { config: path }) => run_async(async move {
             let _ = rustls::crypto::ring::default_provider().install_default();
             serve::keys::rotate(&path).await

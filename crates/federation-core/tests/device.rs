@@ -836,11 +836,11 @@ async fn connector_policy_applies_to_the_device_grant() {
     let w = world().await;
     // The chooser hides connectors that refuse the device grant.
     let tv = w.store.get::<Client>("tv").await.unwrap().value;
-    let ids: Vec<&str> = w
+    let ids: Vec<String> = w
         .engine
         .connectors_for(&tv, grant::DEVICE_CODE)
         .iter()
-        .map(|c| c.record.id.as_str())
+        .map(|c| c.record.id.clone())
         .collect();
     assert_eq!(ids, ["users"]);
     // Starting a login there is refused.

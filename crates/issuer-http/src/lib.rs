@@ -21,6 +21,8 @@
 //! yourself. Engine errors become responses in one place (`errors.rs`); bad input gets RFC 6749
 //! errors or an error page, never a panic. Security headers are on by default.
 //!
+//! With the `grpc` feature, the `grpc` module adds Dex's gRPC admin API (`api.Dex`) over the same store.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use oxidex_core::clock::SystemClock;
@@ -66,6 +68,8 @@ mod csrf;
 mod discovery;
 mod errors;
 mod form_post;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod handlers;
 pub mod local;
 pub mod pages;

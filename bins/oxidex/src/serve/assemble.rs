@@ -21,6 +21,10 @@ use crate::config::{self, Config};
 /// Everything `serve` runs.
 pub(crate) struct Assembled {
     pub(crate) issuer: Issuer,
+    /// The engine's live connector set (shared with it).
+    pub(crate) connectors: ConnectorSet,
+    /// What opens connectors from their records.
+    pub(crate) registry: Arc<oxidex_core::connector::ConnectorRegistry>,
     pub(crate) store: Store,
     pub(crate) signer: Arc<LocalSigner>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -169,12 +173,13 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, AssembleError
             "oauth2.passwordConnector {id:?} names no connector"
         )));
     }
+    let connectors = ConnectorSet::new(opened);
     let engine = Engine::new(
         settings,
         store.clone(),
         signer.clone(),
         clock.clone(),
-        ConnectorSet::new(opened),
+        connectors.clone(),
     );
     let frontend = &config.frontend;
     let mut pages_settings = FrontendSettings::default();
@@ -215,6 +220,8 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, AssembleError
     })?;
     Ok(Assembled {
         issuer,
+        connectors,
+        registry: Arc::new(registry),
         store,
         signer,
         clock,

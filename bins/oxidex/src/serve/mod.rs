@@ -2,6 +2,9 @@
 //! serve it until SIGTERM or SIGINT, then drain in-flight requests and exit.
 
 mod assemble;
+mod connectors;
+#[cfg(feature = "grpc")]
+mod grpc;
 pub(crate) mod keys;
 mod listen;
 mod startup;
@@ -28,9 +31,13 @@ pub(crate) struct ServeArgs {
     /// Overrides `telemetry.http`.
     #[arg(long)]
     pub(crate) telemetry_addr: Option<String>,
-    /// Overrides `grpc.addr` (the admin API is not built yet; setting it is refused).
+    /// Overrides `grpc.addr` (the admin API).
     #[arg(long)]
     pub(crate) grpc_addr: Option<String>,
+    /// Serve the admin API beyond loopback without client certificates (`grpc.tlsClientCA`),
+    /// because something else protects the port. Refused otherwise.
+    #[arg(long)]
+    pub(crate) grpc_allow_unauthenticated: bool,
 }
 
 /// How often expired requests, codes and device records are removed (Dex: 5 minutes).
@@ -84,8 +91,17 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
     if let Some(a) = args.telemetry_addr {
         config.telemetry.http = a;
     }
-    if args.grpc_addr.is_some() || !config.grpc.addr.is_empty() {
-        eprintln!("grpc: the admin API is not built yet; remove grpc.addr / --grpc-addr");
+    if let Some(a) = args.grpc_addr {
+        config.grpc.addr = a;
+    }
+    #[cfg(feature = "grpc")]
+    if let Err(e) = grpc::refuse_unsafe(&config.grpc, args.grpc_allow_unauthenticated) {
+        eprintln!("oxidex: {e}");
+        return 2;
+    }
+    #[cfg(not(feature = "grpc"))]
+    if !config.grpc.addr.is_empty() {
+        eprintln!("grpc: this oxidex was built without the `grpc` feature; remove grpc.addr");
         return 2;
     }
     if let Err(e) = init_logging(&config.logger) {
@@ -150,6 +166,13 @@ async fn serve(config: config::Config) -> Result<(), String> {
         tasks.spawn(listen::serve_http(listener, router, stop_rx.clone()));
     }
 
+    #[cfg(feature = "grpc")]
+    let grpc_listener = if config.grpc.addr.is_empty() {
+        None
+    } else {
+        Some(grpc::bind(&config.grpc).await?)
+    };
+
     let assembled = tokio::select! {
         assembled = startup::assemble_with_retry(&config, &readiness) => assembled,
         _ = shutdown_signal() => {
@@ -172,6 +195,21 @@ async fn serve(config: config::Config) -> Result<(), String> {
             )),
     );
     tracing::info!("issuer ready");
+
+    #[cfg(feature = "grpc")]
+    if let Some(listener) = grpc_listener {
+        let algorithm =
+            match oxidex_core::signer::Signer::signing_key(assembled.signer.as_ref()).await {
+                Ok(key) => key.algorithm(),
+                Err(e) => return drain(stop_tx, tasks, Some(format!("grpc: {e}"))).await,
+            };
+        let (store, settings, stop) = (
+            assembled.store.clone(),
+            assemble::settings(&config),
+            stop_rx.clone(),
+        );
+        tasks.spawn(async move { listener.serve(store, &settings, algorithm, stop).await });
+    }
 
     // Background upkeep: key rotation and garbage collection.
     let signer = assembled.signer.clone();
@@ -199,6 +237,13 @@ async fn serve(config: config::Config) -> Result<(), String> {
             }
         }
     });
+    tokio::spawn(connectors::keep_in_step(
+        assembled.store.clone(),
+        assembled.registry.clone(),
+        assembled.connectors.clone(),
+        connectors::CHECK_EVERY,
+        stop_rx.clone(),
+    ));
     let (store, clock) = (assembled.store.clone(), assembled.clock.clone());
     let mut stop = stop_rx.clone();
     tokio::spawn(async move {

@@ -243,6 +243,8 @@ pub(crate) struct Oxidex {
     /// `{telemetry}`.
     pub(crate) telemetry: String,
     config: PathBuf,
+    /// Extra environment variables of the process ([`Oxidex::start_with_env`]).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -251,6 +253,12 @@ impl Oxidex {
     /// `{dir}` are replaced by the listening port, a port for telemetry and the temporary
     /// directory; waits until it is healthy.
     pub(crate) async fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// [`Oxidex::start`], with extra environment variables `env` for the process (kept for
+    /// [`Oxidex::restart`]).
+    pub(crate) async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let (port, telemetry) = (free_port(), free_port());
@@ -261,12 +269,17 @@ impl Oxidex {
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, text).unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let server = Self {
-            child: Self::spawn(&path),
+            child: Self::spawn(&path, &env),
             issuer: format!("{base}/dex"),
             base,
             telemetry: format!("http://127.0.0.1:{telemetry}"),
             config: path,
+            env,
             _dir: dir,
         };
         server.wait_healthy().await;
@@ -276,7 +289,7 @@ impl Oxidex {
     /// Starts the process again on the same config (so the same port and database), once
     /// the previous one has exited or been killed; waits until it is healthy.
     pub(crate) async fn restart(&mut self) {
-        self.child = Self::spawn(&self.config);
+        self.child = Self::spawn(&self.config, &self.env);
         self.wait_healthy().await;
     }
 
@@ -285,11 +298,17 @@ impl Oxidex {
         &mut self.child
     }
 
-    fn spawn(config: &std::path::Path) -> Process {
+    /// The config file the process serves.
+    pub(crate) fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    fn spawn(config: &std::path::Path, env: &[(String, String)]) -> Process {
         Process(
             Command::new(env!("CARGO_BIN_EXE_oxidex"))
                 .arg("serve")
                 .arg(config)
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()

@@ -541,10 +541,15 @@ impl Engine {
 
     /// The connectors a client may log in with for `grant_type`, sorted by name
     /// (case-insensitively), as the chooser shows them.
-    pub fn connectors_for(&self, client: &Client, grant_type: &str) -> Vec<&OpenedConnector> {
-        let mut list: Vec<&OpenedConnector> = self
+    pub fn connectors_for(
+        &self,
+        client: &Client,
+        grant_type: &str,
+    ) -> Vec<std::sync::Arc<OpenedConnector>> {
+        let mut list: Vec<std::sync::Arc<OpenedConnector>> = self
             .connectors
-            .iter()
+            .list()
+            .into_iter()
             .filter(|c| client.allows_connector(&c.record.id) && c.allows_grant(grant_type))
             .collect();
         list.sort_by_key(|c| c.record.name.to_lowercase());
@@ -678,7 +683,7 @@ impl Engine {
         &self,
         request: &AuthRequest,
         connector_id: &str,
-    ) -> Result<&OpenedConnector, AuthorizeError> {
+    ) -> Result<std::sync::Arc<OpenedConnector>, AuthorizeError> {
         if request.connector_id != connector_id {
             return Err(AuthorizeError::display(
                 400,
@@ -710,7 +715,7 @@ impl Engine {
         match p.login(scopes, username, password).await {
             Ok(PasswordLogin::InvalidCredentials) => Ok(PasswordOutcome::Invalid),
             Ok(PasswordLogin::Authenticated(identity)) => Ok(PasswordOutcome::LoggedIn(
-                self.finish_login(request, connector, identity).await?,
+                self.finish_login(request, &connector, identity).await?,
             )),
             Err(e) => Err(AuthorizeError::Display {
                 status: 500,
@@ -747,7 +752,7 @@ impl Engine {
                 message: "Failed to authenticate.".into(),
                 internal: Some(e),
             })?;
-        self.finish_login(auth_request, connector, identity).await
+        self.finish_login(auth_request, &connector, identity).await
     }
 
     /// Records the login on the request (Dex `finalizeLogin`) and keeps the connector's state

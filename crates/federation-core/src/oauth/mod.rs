@@ -25,7 +25,7 @@ mod settings;
 pub mod tokens;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 pub use authorize::{
     ApprovalPrompt, AuthorizationResponse, AuthorizeError, AuthorizeParams, Continue, LoginStart,
@@ -62,43 +62,59 @@ impl OpenedConnector {
     }
 }
 
-/// The opened connectors, by id.
+/// The opened connectors, by id. Clones share one live set: [`ConnectorSet::replace`] (after
+/// a connector was created, changed or deleted through the admin API, on any replica) takes
+/// effect for every request that starts afterwards; a request in flight keeps the connector it
+/// looked up.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectorSet {
-    by_id: Arc<BTreeMap<String, OpenedConnector>>,
+    current: Arc<RwLock<Arc<ConnectorMap>>>,
 }
+
+type ConnectorMap = BTreeMap<String, Arc<OpenedConnector>>;
 
 impl ConnectorSet {
     /// A set of opened connectors.
     pub fn new(connectors: impl IntoIterator<Item = OpenedConnector>) -> Self {
-        Self {
-            by_id: Arc::new(
-                connectors
-                    .into_iter()
-                    .map(|c| (c.record.id.clone(), c))
-                    .collect(),
-            ),
-        }
+        let set = Self::default();
+        set.replace(connectors.into_iter().map(Arc::new));
+        set
+    }
+
+    fn snapshot(&self) -> Arc<ConnectorMap> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The connector with that id.
-    pub fn get(&self, id: &str) -> Option<&OpenedConnector> {
-        self.by_id.get(id)
+    pub fn get(&self, id: &str) -> Option<Arc<OpenedConnector>> {
+        self.snapshot().get(id).cloned()
     }
 
-    /// Every connector, by id.
-    pub fn iter(&self) -> impl Iterator<Item = &OpenedConnector> {
-        self.by_id.values()
+    /// Every connector, ordered by id.
+    pub fn list(&self) -> Vec<Arc<OpenedConnector>> {
+        self.snapshot().values().cloned().collect()
+    }
+
+    /// Replaces the whole set (connectors reopened elsewhere are passed in as they are).
+    pub fn replace(&self, connectors: impl IntoIterator<Item = Arc<OpenedConnector>>) {
+        let map: ConnectorMap = connectors
+            .into_iter()
+            .map(|c| (c.record.id.clone(), c))
+            .collect();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
     }
 
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.snapshot().len()
     }
 
     /// `true` if there are none.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.snapshot().is_empty()
     }
 }
 

@@ -127,7 +127,7 @@ impl Engine {
                         },
                     )
                     .await?;
-                let refresh_token = if self.refresh_allowed(connector, &token.scopes) {
+                let refresh_token = if self.refresh_allowed(&connector, &token.scopes) {
                     Some(
                         self.issue_refresh_token(
                             &client,

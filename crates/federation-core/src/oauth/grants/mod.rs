@@ -95,13 +95,13 @@ impl TokenResponse {
 const INVALID_CODE: &str = "Invalid or expired code parameter.";
 
 /// An authorization code just marked redeemed (see `Engine::redeem_auth_code`).
-pub(super) struct RedeemedCode<'a> {
+pub(super) struct RedeemedCode {
     /// The code's record, `redeemed` set.
     pub(super) code: AuthCode,
     /// The record's version after the redemption.
     pub(super) version: crate::storage::Version,
     /// The connector the user logged in with.
-    pub(super) connector: &'a OpenedConnector,
+    pub(super) connector: std::sync::Arc<OpenedConnector>,
 }
 
 impl Engine {
@@ -161,7 +161,7 @@ impl Engine {
         client: &Client,
         connector_id: &str,
         grant_type: &str,
-    ) -> Result<&OpenedConnector, OAuthError> {
+    ) -> Result<std::sync::Arc<OpenedConnector>, OAuthError> {
         let connector = self.connectors.get(connector_id).ok_or_else(|| {
             OAuthError::invalid_grant("The connector that issued this grant no longer exists.")
         })?;
@@ -198,7 +198,7 @@ impl Engine {
         redirect_uri: &str,
         code_verifier: Option<&str>,
         grant_type: &str,
-    ) -> Result<RedeemedCode<'_>, OAuthError> {
+    ) -> Result<RedeemedCode, OAuthError> {
         let key = TokenHash::of(code).to_key();
         let stored = match self.store.get::<AuthCode>(&key).await {
             Ok(c) => c,
@@ -283,7 +283,7 @@ impl Engine {
                 },
             )
             .await?;
-        let refresh_token = if self.refresh_allowed(connector, &auth_code.scopes) {
+        let refresh_token = if self.refresh_allowed(&connector, &auth_code.scopes) {
             let (id, token) = self
                 .issue_refresh_token(
                     &client,
@@ -368,7 +368,7 @@ impl Engine {
                 },
             )
             .await?;
-        let refresh_token = if self.refresh_allowed(connector, &granted) {
+        let refresh_token = if self.refresh_allowed(&connector, &granted) {
             if identity.connector_data.is_some() {
                 self.remember_connector_data(
                     &identity.user_id,

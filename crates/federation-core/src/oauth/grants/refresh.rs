@@ -170,7 +170,7 @@ impl Engine {
                         }
                     }
                     let (claims, data) =
-                        match self.refreshed_claims(token, connector, &granted).await {
+                        match self.refreshed_claims(token, &connector, &granted).await {
                             Ok(refreshed) => refreshed,
                             Err(e) => {
                                 self.release_lease(token, version).await;

@@ -1,0 +1,18 @@
+//! Generates the admin API's Rust code from `proto/api.proto` when the `grpc` feature is on.
+//! protox parses the file in pure Rust, so no `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=proto/api.proto");
+    #[cfg(feature = "grpc")]
+    {
+        let descriptors = protox::compile(["api.proto"], ["proto"])?;
+        tonic_prost_build::configure()
+            .build_server(true)
+            .build_client(true)
+            .build_transport(true)
+            .emit_rerun_if_changed(false)
+            .compile_fds(descriptors)?;
+    }
+    Ok(())
+}
