@@ -6,7 +6,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/api.proto");
     #[cfg(feature = "grpc")]
     {
-        let descriptors = protox::compile(["api.proto"], ["proto"])?;
+        let mut compiler = protox::Compiler::new(["proto"])?;
+        compiler.include_imports(true).open_files(["api.proto"])?;
+        // For server reflection (`grpc.reflection`).
+        let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+        std::fs::write(
+            out.join("api_descriptor.bin"),
+            compiler.encode_file_descriptor_set(),
+        )?;
+        let descriptors = compiler.file_descriptor_set();
         tonic_prost_build::configure()
             .build_server(true)
             .build_client(true)

@@ -17,8 +17,8 @@ use oxidex_issuer_http::grpc::proto::{Client, CreateClientReq, VersionReq};
 
 fn config(grpc_port: u16) -> String {
     format!(
-        "{SQLITE_ISSUER}{STATIC_PASSWORDS}grpc:\n  addr: 127.0.0.1:{grpc_port}\noauth2:\n  \
-         grantTypes: [authorization_code, refresh_token, client_credentials]\n"
+        "{SQLITE_ISSUER}{STATIC_PASSWORDS}grpc:\n  addr: 127.0.0.1:{grpc_port}\n  reflection: true\n\
+         oauth2:\n  grantTypes: [authorization_code, refresh_token, client_credentials]\n"
     )
 }
 
@@ -67,6 +67,40 @@ async fn a_client_created_through_the_admin_api_works_at_once() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn server_reflection_lists_the_admin_api() {
+    use futures_util::StreamExt;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let grpc_port = free_port();
+    let _server = Oxidex::start(&config(grpc_port)).await;
+    connect(grpc_port).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(futures_util::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("{answer:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.iter().any(|n| n == "api.Dex"), "{names:?}");
 }
 
 #[test]

@@ -54,6 +54,7 @@ pub(crate) struct GrpcListener {
     listener: TcpListener,
     tls: Option<ServerTlsConfig>,
     addr: String,
+    reflection: bool,
 }
 
 /// Binds `grpc.addr` and loads its certificates (errors name the key and file).
@@ -76,14 +77,12 @@ pub(crate) async fn bind(grpc: &config::Grpc) -> Result<GrpcListener, String> {
         }
         Some(tls)
     };
-    if grpc.reflection {
-        tracing::warn!("grpc.reflection: server reflection is not built into oxidex; ignored");
-    }
     let listener = listen::bind("grpc.addr", &grpc.addr).await?;
     Ok(GrpcListener {
         listener,
         tls,
         addr: grpc.addr.clone(),
+        reflection: grpc.reflection,
     })
 }
 
@@ -109,8 +108,17 @@ impl GrpcListener {
             connectors_crud = api.options().connectors_crud,
             "listening (grpc admin API)"
         );
+        let reflection = if self.reflection {
+            Some(
+                oxidex_issuer_http::grpc::reflection_service()
+                    .map_err(|e| format!("grpc.reflection: {e}"))?,
+            )
+        } else {
+            None
+        };
         builder
             .add_service(api.into_server())
+            .add_optional_service(reflection)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), async move {
                 listen::stopped(&mut stop).await;
             })

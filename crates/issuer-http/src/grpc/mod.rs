@@ -53,6 +53,23 @@ use oxidex_core::oauth::{Engine, Settings};
 use oxidex_core::signer::SigningAlgorithm;
 use oxidex_core::storage::Store;
 
+/// The encoded `FileDescriptorSet` of `proto/api.proto`, what server reflection serves.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/api_descriptor.bin"));
+
+/// gRPC server reflection (`grpc.reflection.v1`) for the admin API, so that tools like
+/// `grpcurl` can list and call it without the `.proto` file (Dex's `grpc.reflection`).
+pub fn reflection_service() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+}
+
 pub use proto::dex_client::DexClient;
 pub use proto::dex_server::{Dex, DexServer};
 
