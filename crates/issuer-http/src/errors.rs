@@ -13,9 +13,6 @@ use crate::pages::ErrorPage;
 pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-        // Only the token-exchange grant answers `access_denied` here: Dex's 401 for a subject
-        // token the connector refused.
-        ErrorCode::AccessDenied => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -126,5 +123,30 @@ pub(crate) fn authorize_error(state: &State, error: AuthorizeError) -> Response 
             tracing::info!(code = %posted.error.code, "authorization request refused");
             crate::form_post::page(&state.issuer_path, &posted.action, &posted.params)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_endpoint_statuses_follow_rfc_6749() {
+        assert_eq!(
+            status_of(ErrorCode::InvalidClient),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(status_of(ErrorCode::InvalidToken), StatusCode::UNAUTHORIZED);
+        // A denied device poll (RFC 8628 §3.5) is an ordinary 400 error response; only the
+        // token-exchange handler turns `access_denied` into Dex's 401.
+        assert_eq!(status_of(ErrorCode::AccessDenied), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status_of(ErrorCode::AuthorizationPending),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status_of(ErrorCode::ServerError),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

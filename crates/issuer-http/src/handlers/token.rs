@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use oxidex_core::oauth::{ClientCredentials, OAuthError, TokenRequest};
+use oxidex_core::oauth::{ClientCredentials, ErrorCode, OAuthError, TokenRequest, grant};
 
 use crate::State;
 use crate::errors;
@@ -21,10 +21,25 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(&method, &headers, &body, async |request| {
-        state.engine.token(request).await.map(axum::Json)
-    })
-    .await
+    let request = match client_request(&method, &headers, &body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match state.engine.token(&request).await {
+        Ok(tokens) => no_store(axum::Json(tokens).into_response()),
+        Err(e) => {
+            let mut response = errors::oauth_error(&e, false);
+            // Dex answers a subject token its connector refused with 401 `access_denied`;
+            // elsewhere (a denied device) `access_denied` is a 400 (RFC 6749 §5.2, RFC 8628).
+            if e.code == ErrorCode::AccessDenied
+                && request.params.get("grant_type").map(String::as_str)
+                    == Some(grant::TOKEN_EXCHANGE)
+            {
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            response
+        }
+    }
 }
 
 /// `POST /token/revoke` (RFC 7009): 200 with an empty body whenever the client authenticated
