@@ -12,10 +12,9 @@
 mod common;
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Oxidex, SQLITE_ISSUER, STATIC_PASSWORDS, free_port};
+use common::{Oxidex, SQLITE_ISSUER, STATIC_PASSWORDS, free_port, make_certificates};
 
 /// The password of [`STATIC_PASSWORDS`]' user, and that user.
 const ADMIN_EMAIL: &str = "admin@example.com";
@@ -706,96 +705,6 @@ async fn version_discovery_and_connection_settings() {
         None,
     )
     .fails(2, "");
-}
-
-/// Runs `openssl {args}` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`ca.pem`) and a leaf `{name}.pem`/`{name}.key` it signed, with `extensions`.
-fn make_certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-days",
-        "1",
-        "-subj",
-        "/CN=oxidex test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(dir, &ca);
-    for (name, cn, serial, extensions) in [
-        (
-            "server",
-            "/CN=127.0.0.1",
-            "2",
-            "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n\
-             extendedKeyUsage=serverAuth\n",
-        ),
-        (
-            "client",
-            "/CN=admin",
-            "3",
-            "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        std::fs::write(dir.join(&ext), extensions).unwrap();
-        let mut req = vec!["req", "-new"];
-        req.extend(ec);
-        req.extend(["-subj", cn, "-keyout", &key, "-out", &csr]);
-        openssl(dir, &req);
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                serial,
-                "-days",
-                "1",
-                "-extfile",
-                &ext,
-                "-out",
-                &pem,
-            ],
-        );
-    }
 }
 
 #[tokio::test]

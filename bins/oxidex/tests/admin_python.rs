@@ -21,7 +21,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Oxidex, Process, REDIRECT, SQLITE_ISSUER, STATIC_PASSWORDS, free_port};
+use common::{
+    Oxidex, Process, REDIRECT, SQLITE_ISSUER, STATIC_PASSWORDS, free_port, make_certificates,
+};
 
 const CLIENT_ID: &str = "example-app";
 const CLIENT_SECRET: &str = "ZXhhbXBsZS1hcHAtc2VjcmV0";
@@ -221,68 +223,6 @@ async fn every_admin_rpc_from_python_stubs_generated_from_the_proto() {
         assert!(lines.iter().any(|l| l == needed), "{needed} missing");
     }
     assert!(lines.len() > 100, "only {} checks ran", lines.len());
-}
-
-/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate in `dir` with the
-/// `openssl` CLI.
-fn make_certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "openssl {}", args.join(" "));
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let base = ["req", "-x509", "-nodes", "-days", "1"];
-    openssl(
-        &[
-            &base[..],
-            &ec,
-            &[
-                "-subj",
-                "/CN=oxidex test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-            &["-addext", "basicConstraints=critical,CA:TRUE"],
-            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ]
-        .concat(),
-    );
-    for (name, subject, extensions) in [
-        (
-            "server",
-            "/CN=127.0.0.1",
-            ["subjectAltName=IP:127.0.0.1", "extendedKeyUsage=serverAuth"],
-        ),
-        (
-            "client",
-            "/CN=oxidex-admin",
-            [
-                "subjectAltName=DNS:oxidex-admin",
-                "extendedKeyUsage=clientAuth",
-            ],
-        ),
-    ] {
-        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-        openssl(
-            &[
-                &base[..],
-                &ec,
-                &["-CA", "ca.pem", "-CAkey", "ca.key", "-subj", subject],
-                &["-addext", "basicConstraints=critical,CA:FALSE"],
-                &["-addext", extensions[0], "-addext", extensions[1]],
-                &["-keyout", &key, "-out", &pem],
-            ]
-            .concat(),
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

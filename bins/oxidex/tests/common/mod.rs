@@ -348,3 +348,68 @@ impl Oxidex {
         post_form(&format!("{}{path}", self.issuer), auth, form).await
     }
 }
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate in `dir` with the
+/// `openssl` CLI: `ca.pem`/`ca.key`, `server.pem`/`server.key`, `client.pem`/`client.key`.
+pub(crate) fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl {}", args.join(" "));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let base = ["req", "-x509", "-nodes", "-days", "1"];
+    openssl(
+        &[
+            &base[..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=oxidex test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+    );
+    for (name, subject, extensions) in [
+        (
+            "server",
+            "/CN=127.0.0.1",
+            [
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "extendedKeyUsage=serverAuth",
+            ],
+        ),
+        (
+            "client",
+            "/CN=oxidex-admin",
+            [
+                "subjectAltName=DNS:oxidex-admin",
+                "extendedKeyUsage=clientAuth",
+            ],
+        ),
+    ] {
+        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+        openssl(
+            &[
+                &base[..],
+                &ec,
+                &["-CA", "ca.pem", "-CAkey", "ca.key", "-subj", subject],
+                &["-addext", "basicConstraints=critical,CA:FALSE"],
+                &["-addext", extensions[0], "-addext", extensions[1]],
+                &["-keyout", &key, "-out", &pem],
+            ]
+            .concat(),
+        );
+    }
+}
