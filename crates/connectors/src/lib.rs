@@ -9,11 +9,26 @@
 //! |---|---|---|
 //! | `mockCallback` | `mock` | callback, refresh, token identity |
 //! | `mockPassword` | `mock` | password, refresh |
+//! | `ldap` | `ldap` | password, refresh |
+//! | `oidc` | `oidc` | callback, refresh, token identity |
+//! | `oauth` | `oauth` | callback |
 //!
-//! LDAP, OIDC, OAuth2, SAML and the hosted providers follow in their own modules.
+//! SAML and the hosted providers follow in their own modules.
 
+#[cfg(feature = "http-client")]
+mod flow;
+#[cfg(feature = "http-client")]
+pub mod http;
+#[cfg(feature = "ldap")]
+pub mod ldap;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "oauth")]
+pub mod oauth;
+#[cfg(feature = "oidc")]
+pub mod oidc;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use oxidex_core::connector::ConnectorRegistry;
 
@@ -23,5 +38,11 @@ pub fn registry() -> ConnectorRegistry {
     let mut registry = ConnectorRegistry::new();
     #[cfg(feature = "mock")]
     mock::register(&mut registry);
+    #[cfg(feature = "ldap")]
+    ldap::register(&mut registry);
+    #[cfg(feature = "oidc")]
+    oidc::register(&mut registry);
+    #[cfg(feature = "oauth")]
+    oauth::register(&mut registry);
     registry
 }

@@ -49,7 +49,7 @@ pub struct MockCallback;
 
 #[async_trait]
 impl CallbackConnector for MockCallback {
-    fn login_url(&self, _: Scopes, callback_url: &str, state: &str) -> Result<CallbackLogin> {
+    async fn login_url(&self, _: Scopes, callback_url: &str, state: &str) -> Result<CallbackLogin> {
         let mut url = url::Url::parse(callback_url).map_err(|e| Error::Connector {
             connector_id: MOCK_CALLBACK.into(),
             message: format!("invalid callback URL {callback_url:?}: {e}"),
@@ -217,6 +217,7 @@ mod tests {
                 "https://issuer.example/dex/callback?x=1",
                 "st&te",
             )
+            .await
             .unwrap();
         assert_eq!(
             login.url,
@@ -235,7 +236,11 @@ mod tests {
             .unwrap();
         assert_eq!(who.user_id, "0-385-28089-0");
         assert_eq!(who.groups, ["authors"]);
-        assert!(cb.login_url(Scopes::default(), "not a url", "s").is_err());
+        assert!(
+            cb.login_url(Scopes::default(), "not a url", "s")
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -110,6 +110,29 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// The upstream could not be reached or answered with a server error (connection refused,
+    /// timeout, HTTP 5xx): the same request may succeed later, so clients are told to retry
+    /// (503) rather than that their grant is dead.
+    #[error("connector {connector_id:?}: upstream unavailable: {message}")]
+    UpstreamUnavailable {
+        /// The connector's id.
+        connector_id: String,
+        /// What failed, for an operator.
+        message: String,
+    },
+    /// The upstream vouched for the user, but a rule of the connector refuses the login (not
+    /// in a required group, an unverified e-mail address, a domain not allowed). Shown to the
+    /// user as `user_message` with HTTP 403 (Dex `UserNotInRequiredGroupsError`); `reason` is
+    /// for the operator's log.
+    #[error("connector {connector_id:?}: login refused: {reason}")]
+    LoginRefused {
+        /// The connector's id.
+        connector_id: String,
+        /// Which rule refused, for an operator (boxed to keep [`Error`] small).
+        reason: Box<str>,
+        /// What the user is told, without internal detail.
+        user_message: &'static str,
+    },
     /// Signing or key handling failed.
     #[error("signing: {message}")]
     Signing {
@@ -157,10 +180,21 @@ impl Error {
             Error::Backend { .. } | Error::Corrupt { .. } => ErrorKind::Backend,
             Error::UnknownConnectorType { .. }
             | Error::ConnectorConfig { .. }
-            | Error::Connector { .. } => ErrorKind::Connector,
+            | Error::Connector { .. }
+            | Error::UpstreamUnavailable { .. }
+            | Error::LoginRefused { .. } => ErrorKind::Connector,
             Error::Signing { .. } => ErrorKind::Signing,
             Error::Random(_) => ErrorKind::Random,
         }
+    }
+
+    /// Whether the failure is temporary (storage or an upstream down): the request may succeed
+    /// if retried, so HTTP answers 503 with `Retry-After`.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            Error::Backend { .. } | Error::UpstreamUnavailable { .. }
+        )
     }
 
     /// [`Error::NotFound`] for `key`.

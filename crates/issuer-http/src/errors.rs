@@ -2,7 +2,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use oxidex_core::ErrorKind;
 use oxidex_core::oauth::{AuthorizeError, ErrorCode, OAuthError};
 
 use crate::State;
@@ -21,10 +20,11 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
 /// Seconds a client is asked to wait (`Retry-After`) when storage is unreachable.
 const RETRY_AFTER_SECONDS: &str = "5";
 
-/// Whether a failure comes from the storage backend (down, unreachable, timing out): the
-/// request may succeed once it is back, so the answer is 503 with `Retry-After`, not 500.
+/// Whether a failure is temporary (the storage backend or an upstream identity provider down,
+/// unreachable, timing out): the request may succeed once it is back, so the answer is 503
+/// with `Retry-After`, not 500.
 fn storage_unavailable(internal: Option<&oxidex_core::Error>) -> bool {
-    internal.is_some_and(|e| e.kind() == ErrorKind::Backend)
+    internal.is_some_and(oxidex_core::Error::is_temporary)
 }
 
 fn retry_later(response: &mut Response) {
@@ -98,12 +98,14 @@ pub(crate) fn authorize_error(state: &State, error: AuthorizeError) -> Response 
             message,
             internal,
         } => {
+            let temporary = storage_unavailable(internal.as_ref());
+            let status = if temporary { 503 } else { status };
             if let Some(e) = &internal {
                 tracing::error!(error = %e, status, "login flow failed");
             } else {
                 tracing::info!(status, message = %message, "login flow refused");
             }
-            if storage_unavailable(internal.as_ref()) {
+            if temporary {
                 let mut response = page(
                     state,
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use oxidex_core::connector::OpenContext;
 use oxidex_core::model::{Client, ConnectorRecord, Password};
 use oxidex_core::secret::ClientSecret;
 use oxidex_core::storage::{RecordKind, validate_key};
@@ -23,7 +24,6 @@ pub(crate) const LOCAL: &str = "local";
 
 /// Dex connector types that oxidex has not built yet (`reference/dex.md` §6.2).
 pub(crate) const DEX_CONNECTORS_NOT_BUILT: &[&str] = &[
-    "ldap",
     "atlassian-crowd",
     "keystone",
     "github",
@@ -34,8 +34,6 @@ pub(crate) const DEX_CONNECTORS_NOT_BUILT: &[&str] = &[
     "microsoft",
     "linkedin",
     "openshift",
-    "oidc",
-    "oauth",
     "authproxy",
     "saml",
     "samlExperimental",
@@ -209,6 +207,31 @@ pub(crate) fn read_connectors(
         .map_err(|e| issues.push(e)) else {
             continue;
         };
+        if let Some(factory) = registry.get(&kind) {
+            // The connector's own checks, without contacting its upstream.
+            let settings = if config.is_null() {
+                serde_json::json!({})
+            } else {
+                config.clone()
+            };
+            match factory.check(&OpenContext::new(id.clone()), &settings) {
+                Ok(warnings) => {
+                    for warning in warnings {
+                        issues.warn(&fields.path_of("config"), warning);
+                    }
+                }
+                Err(e) => {
+                    let message = match e {
+                        oxidex_core::Error::ConnectorConfig { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    issues.push(
+                        ConfigError::new(fields.path_of("config"), message).at_line(config_line),
+                    );
+                    continue;
+                }
+            }
+        }
         connectors.push(ConnectorRecord {
             id,
             connector_type: kind,

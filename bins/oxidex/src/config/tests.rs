@@ -121,9 +121,13 @@ fn dex_config_expectations() -> Vec<(&'static str, Expect)> {
         ),
         (
             "examples_config-ad-kubelogin.yaml",
-            Expect::NotBuilt(&[
-                "line 13: connectors[0].type: type `ldap` of connector `ldap` is a Dex connector type",
-            ]),
+            Expect::Loads(|l| {
+                let c = &l.config.connectors[0];
+                assert_eq!((c.id.as_str(), c.connector_type.as_str()), ("ldap", "ldap"));
+                assert_eq!(c.config["userSearch"]["username"], "userPrincipalName");
+                assert_has(&l.warnings, "connectors[0].config: ");
+                assert_has(&l.warnings, "insecureSkipVerify");
+            }),
         ),
         (
             "examples_config-dev.yaml",
@@ -174,9 +178,12 @@ fn dex_config_expectations() -> Vec<(&'static str, Expect)> {
         ),
         (
             "examples_ldap_config-ldap.yaml",
-            Expect::NotBuilt(&[
-                "line 10: connectors[0].type: type `ldap` of connector `ldap` is a Dex connector type",
-            ]),
+            Expect::Loads(|l| {
+                let c = &l.config.connectors[0];
+                assert_eq!(c.connector_type, "ldap");
+                assert_eq!(c.config["host"], "localhost:389");
+                assert_has(&l.warnings, "insecureNoSSL");
+            }),
         ),
         (
             "k8s_dex.yaml",
@@ -950,6 +957,30 @@ fn storage_in_clear_across_the_network_is_warned_about() {
 }
 
 #[test]
+fn connector_settings_are_checked_without_contacting_the_upstream() {
+    let oidc = "connectors:\n- type: oidc\n  id: corp\n  name: Corp\n  config:\n    issuer: https://idp.example.com\n    clientId: oxidex\n    redirectURI: https://dex.example.com/dex/callback\n";
+    let errs = errors(&base(oidc));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("line 12: connectors[0].config: unknown field `clientId`"),
+        "{errs:?}"
+    );
+
+    let oauth = "connectors:\n- type: oauth\n  id: gh\n  name: GH\n  config:\n    clientID: c\n    redirectURI: https://dex.example.com/dex/callback\n    tokenURL: https://idp.example.com/token\n    authorizationURL: https://idp.example.com/auth\n";
+    assert_eq!(
+        errors(&base(oauth)),
+        ["line 12: connectors[0].config: missing field `userInfoURL`"]
+    );
+
+    let insecure = "connectors:\n- type: oidc\n  id: corp\n  name: Corp\n  config:\n    issuer: https://idp.example.com\n    clientID: oxidex\n    redirectURI: https://dex.example.com/dex/callback\n    insecureSkipVerify: true\n";
+    let loaded = loads(&base(insecure));
+    assert_has(
+        &loaded.warnings,
+        "connectors[0].config: `insecureSkipVerify` is set",
+    );
+}
+
+#[test]
 fn connector_types_are_checked_against_the_registry() {
     let loaded = loads(&base(
         "connectors:\n- type: mockCallback\n  id: mock\n  name: Mock\n  grantTypes: [authorization_code, refresh_token]\n- type: mockPassword\n  id: pw\n  name: Password\n  config: {username: u, password: p}\n",
@@ -967,22 +998,14 @@ fn connector_types_are_checked_against_the_registry() {
         "line 13: connectors[1]: `pw` (mockPassword) accepts one username",
     );
 
-    for kind in [
-        "ldap",
-        "github",
-        "oidc",
-        "saml",
-        "gitlab",
-        "microsoft",
-        "authproxy",
-    ] {
+    for kind in ["github", "saml", "gitlab", "microsoft", "authproxy"] {
         let errs = errors(&base(&format!(
             "connectors:\n- type: {kind}\n  id: corp\n  name: Corp\n  config: {{host: x}}\n"
         )));
         assert_eq!(
             errs,
             [format!(
-                "line 9: connectors[0].type: type `{kind}` of connector `corp` is a Dex connector type that oxidex has not built yet (built: local, mockCallback, mockPassword)"
+                "line 9: connectors[0].type: type `{kind}` of connector `corp` is a Dex connector type that oxidex has not built yet (built: local, ldap, mockCallback, mockPassword, oauth, oidc)"
             )]
         );
     }
@@ -992,7 +1015,7 @@ fn connector_types_are_checked_against_the_registry() {
     assert_eq!(
         errs,
         [
-            "line 9: connectors[0].type: type `LDAP` of connector `corp` is not a connector type; oxidex has local, mockCallback, mockPassword (types are case-sensitive)"
+            "line 9: connectors[0].type: type `LDAP` of connector `corp` is not a connector type; oxidex has local, ldap, mockCallback, mockPassword, oauth, oidc (types are case-sensitive)"
         ]
     );
     let errs = errors(&base(

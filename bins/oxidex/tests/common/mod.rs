@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use oxidex_core::model::Jwk;
 
+pub(crate) mod oidc_provider;
+
 /// The example client's redirect URI.
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 
@@ -259,9 +261,15 @@ impl Oxidex {
     /// [`Oxidex::start`], with extra environment variables `env` for the process (kept for
     /// [`Oxidex::restart`]).
     pub(crate) async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_on(free_port(), config, env).await
+    }
+
+    /// [`Oxidex::start_with_env`] on a port chosen beforehand (another server's config must
+    /// name this one's URL before it starts).
+    pub(crate) async fn start_on(port: u16, config: &str, env: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let (port, telemetry) = (free_port(), free_port());
+        let telemetry = free_port();
         let text = config
             .replace("{port}", &port.to_string())
             .replace("{telemetry}", &telemetry.to_string())

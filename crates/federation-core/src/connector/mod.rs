@@ -15,6 +15,7 @@
 //! and token-identity capabilities. Connectors never touch storage; the opaque
 //! `connector_data` they return travels from login to refresh and is never shown to clients.
 
+pub mod claims;
 mod registry;
 
 use std::sync::Arc;
@@ -87,8 +88,14 @@ impl CallbackRequest {
 /// A connector that redirects the browser to the upstream and handles the redirect back.
 #[async_trait]
 pub trait CallbackConnector: Send + Sync {
-    /// The upstream URL to send the browser to. `state` must come back unchanged.
-    fn login_url(&self, scopes: Scopes, callback_url: &str, state: &str) -> Result<CallbackLogin>;
+    /// The upstream URL to send the browser to. `state` must come back unchanged. Async so a
+    /// connector can discover its provider's endpoints on first use.
+    async fn login_url(
+        &self,
+        scopes: Scopes,
+        callback_url: &str,
+        state: &str,
+    ) -> Result<CallbackLogin>;
 
     /// Turns the upstream's redirect into an identity.
     async fn handle_callback(

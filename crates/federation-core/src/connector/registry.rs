@@ -28,6 +28,15 @@ pub trait ConnectorFactory: Send + Sync {
     /// Parses `config` and returns a ready connector. Configuration mistakes are
     /// [`Error::ConnectorConfig`] naming the field.
     async fn open(&self, ctx: &OpenContext, config: serde_json::Value) -> Result<Connector>;
+
+    /// Checks `config` without contacting the upstream (for `oxidex config check` and admin
+    /// API validation): the same [`Error::ConnectorConfig`] errors as [`Self::open`] for
+    /// mistakes, and warnings (insecure settings, deprecated fields) to show the operator.
+    /// The default accepts anything; [`Self::open`] then reports mistakes.
+    fn check(&self, ctx: &OpenContext, config: &serde_json::Value) -> Result<Vec<String>> {
+        let _ = (ctx, config);
+        Ok(Vec::new())
+    }
 }
 
 /// Connector types by name (Dex `ConnectorsConfig`): `ldap`, `github`, `oidc`, ...

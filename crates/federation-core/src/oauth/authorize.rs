@@ -620,7 +620,14 @@ impl Engine {
             LoginMethod::Callback(c) => {
                 let login = c
                     .login_url(scopes, &self.settings.url("/callback"), &id)
-                    .map_err(AuthorizeError::internal)?;
+                    .await
+                    .map_err(|e| {
+                        upstream_login_error(
+                            e,
+                            "The login could not be started at the identity provider. \
+                             Try again later.",
+                        )
+                    })?;
                 auth_request.connector_data = login.connector_data;
                 LoginStart::Redirect(login.url)
             }
@@ -717,11 +724,7 @@ impl Engine {
             Ok(PasswordLogin::Authenticated(identity)) => Ok(PasswordOutcome::LoggedIn(
                 self.finish_login(request, &connector, identity).await?,
             )),
-            Err(e) => Err(AuthorizeError::Display {
-                status: 500,
-                message: "Login error.".into(),
-                internal: Some(e),
-            }),
+            Err(e) => Err(upstream_login_error(e, "Login error.")),
         }
     }
 
@@ -747,11 +750,7 @@ impl Engine {
         let identity = c
             .handle_callback(scopes, auth_request.connector_data.as_deref(), request)
             .await
-            .map_err(|e| AuthorizeError::Display {
-                status: 500,
-                message: "Failed to authenticate.".into(),
-                internal: Some(e),
-            })?;
+            .map_err(|e| upstream_login_error(e, "Failed to authenticate."))?;
         self.finish_login(auth_request, &connector, identity).await
     }
 
@@ -988,5 +987,23 @@ impl Engine {
             Err(e) if e.is_not_found() => Err(AuthorizeError::display(404, "Invalid client_id.")),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The page for a connector's failure during login: a refusal by one of its rules (403, with
+/// the connector's message for the user), or an upstream failure (500, `generic`). The cause
+/// is logged by the HTTP layer from `internal`, never shown.
+fn upstream_login_error(e: crate::Error, generic: &str) -> AuthorizeError {
+    match &e {
+        crate::Error::LoginRefused { user_message, .. } => AuthorizeError::Display {
+            status: 403,
+            message: (*user_message).to_owned(),
+            internal: Some(e),
+        },
+        _ => AuthorizeError::Display {
+            status: 500,
+            message: generic.into(),
+            internal: Some(e),
+        },
     }
 }

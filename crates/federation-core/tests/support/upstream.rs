@@ -190,7 +190,7 @@ impl TokenIdentityConnector for UpstreamConnector {
 /// Browser logins are not part of these tests; a connector needs a login method all the same.
 #[async_trait]
 impl CallbackConnector for UpstreamConnector {
-    fn login_url(&self, _: Scopes, _: &str, _: &str) -> oxidex_core::Result<CallbackLogin> {
+    async fn login_url(&self, _: Scopes, _: &str, _: &str) -> oxidex_core::Result<CallbackLogin> {
         Err(refused("browser login is not used in these tests"))
     }
 
@@ -216,8 +216,8 @@ impl TokenIdentityConnector for Shared {
 
 #[async_trait]
 impl CallbackConnector for Shared {
-    fn login_url(&self, s: Scopes, c: &str, st: &str) -> oxidex_core::Result<CallbackLogin> {
-        self.0.login_url(s, c, st)
+    async fn login_url(&self, s: Scopes, c: &str, st: &str) -> oxidex_core::Result<CallbackLogin> {
+        self.0.login_url(s, c, st).await
     }
 
     async fn handle_callback(

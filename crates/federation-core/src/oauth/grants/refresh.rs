@@ -296,10 +296,17 @@ impl Engine {
                 source: None,
             })
         })?
-        .map_err(|e| OAuthError {
-            code: ErrorCode::InvalidGrant,
-            description: Some("The upstream identity provider refused the refresh.".into()),
-            internal: Some(e),
+        .map_err(|e| {
+            if e.is_temporary() {
+                // The upstream is down: the refresh token is not dead, the client retries.
+                OAuthError::server(e)
+            } else {
+                OAuthError {
+                    code: ErrorCode::InvalidGrant,
+                    description: Some("The upstream identity provider refused the refresh.".into()),
+                    internal: Some(e),
+                }
+            }
         })?;
         if refreshed.user_id != token.claims.user_id {
             return Err(OAuthError::invalid_grant(
