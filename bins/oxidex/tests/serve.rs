@@ -256,6 +256,12 @@ async fn es256_end_to_end_with_an_oidc_client_library() {
     end_to_end("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn eddsa_end_to_end_with_an_oidc_client_library() {
+    // openidconnect checks `at_hash` with SHA-512 for Ed25519, as OIDC Core errata 2 says.
+    end_to_end("EdDSA", CoreJwsSigningAlgorithm::EdDsa).await;
+}
+
 #[test]
 fn config_check_refuses_a_typo_with_its_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -145,6 +145,85 @@ pub(crate) fn authorization_code(connector_id: &str, request: &CallbackRequest) 
     }
 }
 
+/// How our client secret reaches the provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthStyle {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+    /// In the form body (`client_secret_post`).
+    Body,
+}
+
+impl AuthStyle {
+    pub(crate) fn oauth2(self) -> oauth2::AuthType {
+        match self {
+            AuthStyle::Basic => oauth2::AuthType::BasicAuth,
+            AuthStyle::Body => oauth2::AuthType::RequestBody,
+        }
+    }
+}
+
+/// The client-authentication style: fixed by configuration, or learned the way Dex's
+/// golang.org/x/oauth2 `AuthStyleAutoDetect` does: HTTP Basic first and, when the provider
+/// answers `invalid_client`, the secret in the body; what worked is kept.
+#[derive(Debug)]
+pub(crate) struct ClientAuth {
+    fixed: Option<AuthStyle>,
+    /// 0: not known yet, 1: Basic works, 2: Body works.
+    learned: std::sync::atomic::AtomicU8,
+}
+
+impl ClientAuth {
+    /// `fixed: None` detects.
+    pub(crate) fn new(fixed: Option<AuthStyle>) -> Self {
+        Self {
+            fixed,
+            learned: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    /// The style to try first.
+    pub(crate) fn first(&self) -> AuthStyle {
+        match (
+            self.fixed,
+            self.learned.load(std::sync::atomic::Ordering::Relaxed),
+        ) {
+            (Some(style), _) => style,
+            (None, 2) => AuthStyle::Body,
+            _ => AuthStyle::Basic,
+        }
+    }
+
+    /// The style to retry with after `failed` got `invalid_client`, if detecting.
+    pub(crate) fn fallback(&self, failed: AuthStyle) -> Option<AuthStyle> {
+        (self.fixed.is_none() && failed == AuthStyle::Basic).then_some(AuthStyle::Body)
+    }
+
+    /// Remembers the style that worked.
+    pub(crate) fn learn(&self, worked: AuthStyle) {
+        if self.fixed.is_none() {
+            let value = if worked == AuthStyle::Body { 2 } else { 1 };
+            self.learned
+                .store(value, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The `error` code of a token-endpoint refusal.
+fn oauth_error_code<T: oauth2::ErrorResponse>(response: &T) -> String {
+    serde_json::to_value(response)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Whether a token-endpoint failure is the provider refusing our client authentication.
+pub(crate) fn is_invalid_client<T: oauth2::ErrorResponse>(
+    e: &oauth2::RequestTokenError<HttpError, T>,
+) -> bool {
+    matches!(e, oauth2::RequestTokenError::ServerResponse(r) if oauth_error_code(r) == "invalid_client")
+}
+
 /// An upstream that cannot be reached or answers with a server error: temporary.
 pub(crate) fn unavailable(connector_id: &str, message: impl Into<String>) -> Error {
     Error::UpstreamUnavailable {
@@ -165,6 +244,14 @@ where
     T: oauth2::ErrorResponse + std::fmt::Display + 'static,
 {
     match e {
+        oauth2::RequestTokenError::ServerResponse(r)
+            if matches!(
+                oauth_error_code(r).as_str(),
+                "temporarily_unavailable" | "server_error"
+            ) =>
+        {
+            unavailable(connector_id, format!("the token endpoint failed: {r}"))
+        }
         oauth2::RequestTokenError::ServerResponse(r) => {
             upstream(connector_id, format!("the token endpoint refused: {r}"))
         }

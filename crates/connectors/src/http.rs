@@ -108,7 +108,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for UpstreamHttp {
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(self.execute(request))
+        Box::pin(async move {
+            let (method, url) = (request.method().to_string(), redacted_url(request.uri()));
+            let response = self.execute(request).await?;
+            // A server error is an outage, not an OAuth answer: reported as a failed request
+            // (temporary), so a refresh during it is not mistaken for a dead grant.
+            if response.status().is_server_error() {
+                return Err(HttpError {
+                    method,
+                    url,
+                    message: format!("answered HTTP {}", response.status()),
+                });
+            }
+            Ok(response)
+        })
     }
 }
 

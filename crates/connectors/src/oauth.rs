@@ -13,8 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, TokenResponse, TokenUrl,
 };
 use oxidex_core::Result;
 use oxidex_core::connector::claims::{ClaimLookup, ClaimMapping, EmailVerified, GroupRules};
@@ -44,9 +44,9 @@ pub struct OAuthConfig {
     /// Our client id at the provider.
     #[serde(rename = "clientID")]
     pub client_id: String,
-    /// Our client secret.
+    /// Our client secret (redacted in `Debug`).
     #[serde(default)]
-    pub client_secret: String,
+    pub client_secret: oxidex_core::secret::ClientSecret,
     /// Our callback URL registered at the provider.
     #[serde(rename = "redirectURI")]
     pub redirect_uri: String,
@@ -109,7 +109,7 @@ fn or_default(value: &str, default: &str) -> String {
 #[derive(Debug, Clone)]
 struct Settings {
     client_id: String,
-    client_secret: String,
+    client_secret: oxidex_core::secret::ClientSecret,
     redirect_uri: RedirectUrl,
     token_url: TokenUrl,
     auth_url: AuthUrl,
@@ -210,6 +210,7 @@ pub struct OAuthConnector {
     id: String,
     settings: Settings,
     http: UpstreamHttp,
+    auth: flow::ClientAuth,
 }
 
 impl OAuthConnector {
@@ -259,20 +260,35 @@ impl CallbackConnector for OAuthConnector {
         let code = flow::authorization_code(&self.id, request)?;
         let login = LoginState::from_bytes(&self.id, connector_data)?;
         let s = &self.settings;
-        let mut client = BasicClient::new(ClientId::new(s.client_id.clone()))
-            .set_auth_uri(s.auth_url.clone())
-            .set_token_uri(s.token_url.clone())
-            .set_redirect_uri(s.redirect_uri.clone())
-            .set_auth_type(AuthType::BasicAuth);
-        if !s.client_secret.is_empty() {
-            client = client.set_client_secret(ClientSecret::new(s.client_secret.clone()));
-        }
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| flow::token_error(&self.id, &e))?;
+        let mut style = self.auth.first();
+        let token = loop {
+            let mut client = BasicClient::new(ClientId::new(s.client_id.clone()))
+                .set_auth_uri(s.auth_url.clone())
+                .set_token_uri(s.token_url.clone())
+                .set_redirect_uri(s.redirect_uri.clone())
+                .set_auth_type(style.oauth2());
+            if !s.client_secret.is_empty() {
+                client = client
+                    .set_client_secret(ClientSecret::new(s.client_secret.expose().to_owned()));
+            }
+            let answer = client
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .set_pkce_verifier(PkceCodeVerifier::new(login.pkce.clone()))
+                .request_async(&self.http)
+                .await;
+            match answer {
+                Ok(token) => {
+                    self.auth.learn(style);
+                    break token;
+                }
+                // Dex detects the style: Basic first, then the secret in the body.
+                Err(e) if flow::is_invalid_client(&e) => match self.auth.fallback(style) {
+                    Some(next) => style = next,
+                    None => return Err(flow::token_error(&self.id, &e)),
+                },
+                Err(e) => return Err(flow::token_error(&self.id, &e)),
+            }
+        };
         let access_token = token.access_token().secret();
         let info = flow::user_info(&self.id, &self.http, &s.user_info_url, access_token).await?;
         let mut identity = s
@@ -318,6 +334,7 @@ impl ConnectorFactory for OAuthFactory {
             id: ctx.id.clone(),
             settings,
             http,
+            auth: flow::ClientAuth::new(None),
         })
         .build())
     }

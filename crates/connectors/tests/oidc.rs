@@ -463,3 +463,57 @@ async fn secrets_go_in_the_body_when_basic_auth_is_unsupported() {
     assert_eq!(form["client_secret"], scripted_provider::CLIENT_SECRET);
     assert!(auth.is_empty(), "{auth}");
 }
+
+#[tokio::test]
+async fn client_authentication_is_detected_like_dex() {
+    // The provider takes the secret only in the body; nothing configured: Basic is tried,
+    // refused with invalid_client, then the body works and is remembered.
+    let p = Provider::start().await;
+    p.script().secret_in_body_only = true;
+    let c = open(p.config()).await;
+    log_in(&p, &c).await.unwrap();
+    {
+        let script = p.script();
+        assert_eq!(script.token_requests.len(), 2);
+        assert!(script.token_requests[0].1.starts_with("Basic "));
+        assert_eq!(
+            script.token_requests[1].0["client_secret"],
+            scripted_provider::CLIENT_SECRET
+        );
+    }
+    log_in(&p, &c).await.unwrap();
+    assert_eq!(
+        p.script().token_requests.len(),
+        3,
+        "the body style is remembered"
+    );
+
+    // basicAuthUnsupported: false fixes HTTP Basic: no second try.
+    let p = Provider::start().await;
+    p.script().secret_in_body_only = true;
+    let mut config = p.config();
+    config["basicAuthUnsupported"] = json!(false);
+    let c = open(config).await;
+    let err = log_in(&p, &c).await.unwrap_err();
+    assert!(operator_text(&err).contains("invalid_client"), "{err}");
+    assert_eq!(p.script().token_requests.len(), 1);
+}
+
+#[tokio::test]
+async fn an_outage_at_the_token_endpoint_is_temporary() {
+    let p = Provider::start().await;
+    let c = open(p.config()).await;
+    let identity = log_in(&p, &c).await.unwrap();
+    p.script().token_outage = true;
+    let err = c
+        .refresh()
+        .unwrap()
+        .refresh(OFFLINE, identity)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UpstreamUnavailable { .. }),
+        "a 503 is an outage, not a dead grant: {err:?}"
+    );
+    assert!(operator_text(&err).contains("503"), "{err}");
+}

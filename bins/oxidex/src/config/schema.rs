@@ -459,6 +459,8 @@ pub enum SigningAlgorithm {
     RS256,
     /// ECDSA P-256 with SHA-256.
     ES256,
+    /// EdDSA with Ed25519 (not in Dex).
+    EdDSA,
 }
 
 impl SigningAlgorithm {
@@ -467,6 +469,7 @@ impl SigningAlgorithm {
         match self {
             SigningAlgorithm::RS256 => "RS256",
             SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::EdDSA => "EdDSA",
         }
     }
 }

@@ -524,11 +524,13 @@ fn read_signer(
             let algorithm = match local.algorithm.as_str() {
                 "" | "RS256" => Some(SigningAlgorithm::RS256),
                 "ES256" => Some(SigningAlgorithm::ES256),
+                "EdDSA" => Some(SigningAlgorithm::EdDSA),
                 other => {
                     issues.error(
                         &config_path.key("algorithm"),
                         format!(
-                            "unsupported algorithm `{other}`; use RS256 (the default) or ES256"
+                            "unsupported algorithm `{other}`; use RS256 (the default), ES256 or \
+                             EdDSA"
                         ),
                     );
                     None

@@ -790,7 +790,7 @@ fn explicit_local_signer_needs_a_rotation_period() {
         errs,
         [
             "line 10: signer.config.keysRotationPeriod: is required when `signer.type` is `local`: how often to rotate the signing key, e.g. \"6h\"",
-            "line 11: signer.config.algorithm: unsupported algorithm `PS256`; use RS256 (the default) or ES256",
+            "line 11: signer.config.algorithm: unsupported algorithm `PS256`; use RS256 (the default), ES256 or EdDSA",
         ]
     );
     let errs = errors(&base("signer:\n  type: local\n"));

@@ -117,6 +117,7 @@ pub(crate) async fn assemble(config: &Config) -> Result<Assembled, AssembleError
         config::Signer::Local(local) => (
             match local.algorithm {
                 config::SigningAlgorithm::ES256 => SigningAlgorithm::Es256,
+                config::SigningAlgorithm::EdDSA => SigningAlgorithm::EdDsa,
                 _ => SigningAlgorithm::Rs256,
             },
             local.keys_rotation_period,

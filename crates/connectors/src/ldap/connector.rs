@@ -146,7 +146,9 @@ impl PasswordConnector for LdapConnector {
         // An empty password would make the user bind an "unauthenticated bind" (RFC 4513
         // §5.1.2) that many servers accept: log in as anyone (Dex commit 6e3e1741). Refuse it
         // before contacting the server at all.
-        if password.is_empty() {
+        // A NUL cuts the password short in servers and pass-through back ends that use C
+        // strings, which can also turn it into an unauthenticated bind (security.md LD-01).
+        if password.is_empty() || password.contains('\0') {
             return Ok(PasswordLogin::InvalidCredentials);
         }
         // An empty username would only ever match an entry with an empty attribute value.

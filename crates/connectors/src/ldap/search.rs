@@ -62,6 +62,8 @@ pub(crate) async fn find_user(
             u.scope,
             &search_filter,
             &user_attributes(settings),
+            // Two are enough to know the name is ambiguous (security.md LD-16).
+            2,
         )
         .await?;
     if code != rc::SUCCESS && !(code == rc::SIZE_LIMIT_EXCEEDED && entries.len() > 1) {
@@ -151,39 +153,65 @@ pub(crate) fn identity(
     })
 }
 
-/// Lower-cases a DN and drops blanks around separators, to compare DNs written differently.
-pub(crate) fn normalize_dn(dn: &str) -> String {
-    let mut out = String::with_capacity(dn.len());
-    for part in dn.split(',') {
-        if !out.is_empty() {
-            out.push(',');
-        }
-        let part = part.trim();
-        match part.split_once('=') {
-            Some((k, v)) => {
-                out.push_str(&k.trim().to_lowercase());
-                out.push('=');
-                out.push_str(&v.trim().to_lowercase());
+/// The RDNs of a DN, split on the commas that are not escaped (RFC 4514 §2.4: `\,` and a
+/// comma inside a quoted value belong to the value), each lower-cased with the blanks around
+/// `,` and `=` dropped, so DNs written differently compare equal.
+fn rdns(dn: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let (mut escaped, mut quoted) = (false, false);
+    for c in dn.chars() {
+        match c {
+            _ if escaped => {
+                current.push(c);
+                escaped = false;
             }
-            None => out.push_str(&part.to_lowercase()),
+            '\\' => {
+                current.push(c);
+                escaped = true;
+            }
+            '"' => {
+                current.push(c);
+                quoted = !quoted;
+            }
+            ',' | ';' if !quoted => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
         }
     }
-    out
+    parts.push(current);
+    parts
+        .iter()
+        .map(|part| {
+            let part = part.trim();
+            match part.split_once('=') {
+                Some((k, v)) => format!("{}={}", k.trim().to_lowercase(), v.trim().to_lowercase()),
+                None => part.to_lowercase(),
+            }
+        })
+        .collect()
 }
 
-/// Whether `dn` lies where a search of `base` with `scope` would find it.
+/// A DN in the form [`rdns`] gives, to compare DNs written differently.
+pub(crate) fn normalize_dn(dn: &str) -> String {
+    rdns(dn).join(",")
+}
+
+/// Whether `dn` lies where a search of `base` with `scope` would find it, comparing whole RDNs
+/// (an escaped comma in a value cannot make a DN look like it is under `base`).
 fn within(dn: &str, base: &str, scope: Scope) -> bool {
-    let (dn, base) = (normalize_dn(dn), normalize_dn(base));
-    let Some(prefix) = dn.strip_suffix(&base) else {
+    let (dn, base) = (rdns(dn), rdns(base));
+    let Some(extra) = dn.len().checked_sub(base.len()) else {
         return false;
     };
-    let Some(rdns) = prefix.strip_suffix(',') else {
-        return prefix.is_empty() && scope == Scope::Subtree;
-    };
-    match scope {
-        Scope::Subtree => true,
-        Scope::OneLevel => !rdns.contains(','),
-        Scope::Base => false,
+    if dn[extra..] != base[..] {
+        return false;
+    }
+    match (extra, scope) {
+        (0, Scope::Subtree) => true,
+        (0, _) => false,
+        (_, Scope::Subtree) => true,
+        (1, Scope::OneLevel) => true,
+        _ => false,
     }
 }
 
@@ -215,7 +243,9 @@ async fn groups_where(
         let f = filter::and_any_equal(g.filter.as_deref(), &[attr.to_owned()], value);
         (g.base_dn.clone(), g.scope, f)
     };
-    let (entries, code, text) = session.search(&base, scope, &search_filter, &attrs).await?;
+    let (entries, code, text) = session
+        .search(&base, scope, &search_filter, &attrs, MAX_GROUPS)
+        .await?;
     match code {
         rc::SUCCESS => {
             if entries.is_empty() {
@@ -353,5 +383,20 @@ mod tests {
             "ou=groups,dc=x",
             Scope::Subtree
         ));
+        // An escaped comma is part of the value: this entry is directly under dc=x.
+        assert!(!within(
+            r"cn=a\,ou=groups,dc=x",
+            "ou=groups,dc=x",
+            Scope::Subtree
+        ));
+        assert!(!within(
+            r#"cn="a,ou=groups",dc=x"#,
+            "ou=groups,dc=x",
+            Scope::Subtree
+        ));
+        assert_eq!(
+            normalize_dn(r"CN=Doe\, John,OU=People"),
+            r"cn=doe\, john,ou=people"
+        );
     }
 }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, ResultEntry, Scope, SearchEntry};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, ResultEntry, Scope, SearchEntry,
+    SearchOptions,
+};
 use oxidex_core::Error;
 
 use super::config::Settings;
@@ -97,6 +100,22 @@ pub(crate) fn upstream(connector_id: &str, message: String, source: Option<LdapE
     }
 }
 
+/// The error for a server that cannot be reached, does not answer in time or says it is busy
+/// or unavailable: temporary, so a refresh answers `server_error` (retry) rather than
+/// `invalid_grant` (log in again).
+pub(crate) fn unavailable(connector_id: &str, message: String) -> Error {
+    Error::UpstreamUnavailable {
+        connector_id: connector_id.to_owned(),
+        message,
+    }
+}
+
+/// Result codes that mean "try again later": busy (51), unavailable (52), unwilling because
+/// of load is not among them (53 is a policy answer).
+pub(crate) fn temporary_code(code: u32) -> bool {
+    matches!(code, 51 | 52)
+}
+
 /// Describes an [`LdapError`] for operators: the cause chain flattened.
 fn describe(e: &LdapError) -> String {
     let mut text = e.to_string();
@@ -143,28 +162,31 @@ impl<'a> Session<'a> {
                     LdapError::Timeout { .. } => format!("no answer within {timeout:?}"),
                     other => describe(other),
                 };
-                let hint = if cause.contains("certificate") {
+                let certificate = cause.contains("certificate");
+                let hint = if certificate {
                     "; check rootCA/rootCAData and that the server certificate names this host"
                 } else {
                     ""
                 };
-                return Err(upstream(
-                    connector_id,
-                    format!(
-                        "cannot connect to {} ({how}, {}): {cause}{hint}",
-                        settings.address, settings.url
-                    ),
-                    Some(e),
-                ));
+                let message = format!(
+                    "cannot connect to {} ({how}, {}): {cause}{hint}",
+                    settings.address, settings.url
+                );
+                // A certificate the server presents will not change by itself; a refused or
+                // timed-out connection may.
+                return Err(if certificate {
+                    upstream(connector_id, message, Some(e))
+                } else {
+                    unavailable(connector_id, message)
+                });
             }
             Err(_) => {
-                return Err(upstream(
+                return Err(unavailable(
                     connector_id,
                     format!(
                         "cannot connect to {} ({how}): no answer within {timeout:?}",
                         settings.address
                     ),
-                    None,
                 ));
             }
         };
@@ -188,6 +210,14 @@ impl<'a> Session<'a> {
             self.connector_id,
             format!("{} (server {})", message, self.settings.address),
             source,
+        )
+    }
+
+    /// A temporary failure talking to the server (see [`unavailable`]).
+    fn down(&self, message: String) -> Error {
+        unavailable(
+            self.connector_id,
+            format!("{} (server {})", message, self.settings.address),
         )
     }
 
@@ -227,16 +257,10 @@ impl<'a> Session<'a> {
         let result = match result {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                return Err(self.fail(
-                    format!("bind as {dn:?} failed: {}", self.cause(&e)),
-                    Some(e),
-                ));
+                return Err(self.down(format!("bind as {dn:?} failed: {}", self.cause(&e))));
             }
             Err(_) => {
-                return Err(self.fail(
-                    format!("bind as {dn:?}: no answer within {timeout:?}"),
-                    None,
-                ));
+                return Err(self.down(format!("bind as {dn:?}: no answer within {timeout:?}")));
             }
         };
         match result.rc {
@@ -244,6 +268,10 @@ impl<'a> Session<'a> {
             code @ (rc::INVALID_CREDENTIALS | rc::CONSTRAINT_VIOLATION) => {
                 Ok(BindOutcome::Rejected(code, result.text))
             }
+            code if temporary_code(code) => Err(self.down(format!(
+                "bind as {dn:?} failed: result {code} {}",
+                result.text
+            ))),
             code => Err(self.fail(
                 format!("bind as {dn:?} failed: result {code} {}", result.text),
                 None,
@@ -258,14 +286,16 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Searches; the entries and the result code. Result codes other than success are left
-    /// to the caller, except that a failed transport is an error.
+    /// Searches, asking the server for at most `size_limit` entries within the timeout;
+    /// the entries and the result code. Result codes other than success are left to the
+    /// caller, except that a failed transport is an error.
     pub(crate) async fn search(
         &mut self,
         base: &str,
         scope: Scope,
         filter: &str,
         attrs: &[String],
+        size_limit: usize,
     ) -> Result<(Vec<Entry>, u32, String), Error> {
         let scope_name = match scope {
             Scope::Base => "base",
@@ -286,33 +316,50 @@ impl<'a> Session<'a> {
             attrs.to_vec()
         };
         let timeout = self.settings.timeout;
-        let result = tokio::time::timeout(
-            timeout + Duration::from_millis(500),
-            self.ldap
-                .with_timeout(timeout)
-                .search(base, scope, filter, attrs),
-        )
-        .await;
+        let options = SearchOptions::new()
+            .sizelimit(i32::try_from(size_limit).unwrap_or(i32::MAX))
+            .timelimit(i32::try_from(timeout.as_secs().max(1)).unwrap_or(i32::MAX));
+        // ldap3 decodes the answer with `expect`s (search references, entries): a broken or
+        // hostile server must not take the login handler down, so the search runs as its own
+        // task and a panic there is an error here.
+        let mut ldap = self.ldap.clone();
+        let (task_base, task_filter) = (base.to_owned(), filter.to_owned());
+        let task = tokio::spawn(async move {
+            ldap.with_timeout(timeout)
+                .with_search_options(options)
+                .search(&task_base, scope, &task_filter, attrs)
+                .await
+        });
+        let result = tokio::time::timeout(timeout + Duration::from_millis(500), task).await;
         let ldap3::SearchResult(raw, result) = match result {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                return Err(self.fail(
-                    format!(
-                        "search under {base:?} with filter {filter:?} failed: {}",
-                        self.cause(&e)
-                    ),
-                    Some(e),
-                ));
+            Ok(Ok(Ok(r))) => r,
+            Ok(Ok(Err(e))) => {
+                return Err(self.down(format!(
+                    "search under {base:?} with filter {filter:?} failed: {}",
+                    self.cause(&e)
+                )));
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 return Err(self.fail(
                     format!(
-                        "search under {base:?} with filter {filter:?}: no answer within {timeout:?}"
+                        "search under {base:?} with filter {filter:?}: the server's answer is \
+                         malformed"
                     ),
                     None,
                 ));
             }
+            Err(_) => {
+                return Err(self.down(format!(
+                    "search under {base:?} with filter {filter:?}: no answer within {timeout:?}"
+                )));
+            }
         };
+        if temporary_code(result.rc) {
+            return Err(self.down(format!(
+                "search under {base:?} with filter {filter:?} failed: result {} {}",
+                result.rc, result.text
+            )));
+        }
         let mut entries = Vec::with_capacity(raw.len());
         for r in raw {
             entries.push(self.construct(r)?);

@@ -4,6 +4,7 @@
 use oxidex_core::connector::claims::{
     ClaimLookup, ClaimMapping, EmailVerified, GroupFromClaims, GroupRules,
 };
+use oxidex_core::secret::ClientSecret;
 use serde::Deserialize;
 
 use crate::flow::{check_http_url, is_loopback};
@@ -21,9 +22,9 @@ pub struct OidcConfig {
     /// Our client id at the upstream.
     #[serde(rename = "clientID")]
     pub client_id: String,
-    /// Our client secret at the upstream.
+    /// Our client secret at the upstream (redacted in `Debug`).
     #[serde(default)]
-    pub client_secret: String,
+    pub client_secret: ClientSecret,
     /// Our callback URL registered upstream, normally `{our issuer}/callback`.
     #[serde(rename = "redirectURI")]
     pub redirect_uri: String,
@@ -194,12 +195,13 @@ pub struct Settings {
     pub issuer_alias: Option<String>,
     /// Client id.
     pub client_id: String,
-    /// Client secret.
-    pub client_secret: String,
+    /// Client secret (redacted in `Debug`).
+    pub client_secret: ClientSecret,
     /// Redirect URI.
     pub redirect_uri: String,
-    /// Client secret in the body instead of Basic.
-    pub secret_in_body: bool,
+    /// Client secret in the body (`Some(true)`), by HTTP Basic (`Some(false)`), or detected
+    /// like Dex (`None`: Basic first, the body after `invalid_client`).
+    pub secret_in_body: Option<bool>,
     /// Scopes, `openid` first.
     pub scopes: Vec<String>,
     /// Allowed `hd` domains.
@@ -379,10 +381,9 @@ impl OidcConfig {
         }
 
         let issuer_host = issuer_url.host_str().unwrap_or_default().to_owned();
-        let secret_in_body = self.basic_auth_unsupported.unwrap_or_else(|| {
-            // Dex's rule: Okta's authorization servers want the secret in the body.
-            issuer_host.ends_with("okta.com") || issuer_host.ends_with("oktapreview.com")
-        });
+        // Dex's rule: Okta's authorization servers want the secret in the body.
+        let okta = issuer_host.ends_with("okta.com") || issuer_host.ends_with("oktapreview.com");
+        let secret_in_body = self.basic_auth_unsupported.or(okta.then_some(true));
         let settings = Settings {
             issuer: self.issuer,
             issuer_alias: (!self.issuer_alias.is_empty()).then_some(self.issuer_alias),
@@ -430,7 +431,7 @@ mod tests {
         assert_eq!(s.scopes, ["openid", "profile", "email"]);
         assert_eq!(s.prompt_type, "consent");
         assert_eq!(s.pkce, PkceMethod::S256);
-        assert!(!s.secret_in_body);
+        assert_eq!(s.secret_in_body, None, "detected, as Dex does");
         assert!(s.mapping.groups.is_none());
         assert!(s.mapping.email.required);
     }
@@ -463,13 +464,24 @@ mod tests {
     }
 
     #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut v = minimal();
+        v["clientSecret"] = json!("very-secret-value");
+        let config = OidcConfig::parse(v).unwrap();
+        assert!(!format!("{config:?}").contains("very-secret-value"));
+        let (s, _) = config.settings().unwrap();
+        assert!(!format!("{s:?}").contains("very-secret-value"));
+        assert_eq!(s.client_secret.expose(), "very-secret-value");
+    }
+
+    #[test]
     fn okta_gets_the_secret_in_the_body_and_insecure_settings_warn() {
         let mut v = minimal();
         v["issuer"] = json!("https://corp.okta.com");
         v["insecureSkipVerify"] = json!(true);
         v["allowedGroups"] = json!(["a"]);
         let (s, warnings) = settings(v).unwrap();
-        assert!(s.secret_in_body);
+        assert_eq!(s.secret_in_body, Some(true));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 }

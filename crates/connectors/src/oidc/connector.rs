@@ -8,9 +8,8 @@ use openidconnect::core::{
     CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse, TokenUrl,
 };
 use oxidex_core::connector::{
     CallbackConnector, CallbackLogin, CallbackRequest, RefreshConnector, TokenIdentityConnector,
@@ -48,6 +47,7 @@ pub struct OidcConnector {
     id: String,
     settings: Arc<Settings>,
     provider: Provider,
+    auth: flow::ClientAuth,
 }
 
 /// How an ID token's nonce is checked.
@@ -61,10 +61,18 @@ enum NonceCheck<'a> {
 
 impl OidcConnector {
     pub(crate) fn new(id: String, settings: Arc<Settings>, provider: Provider) -> Self {
+        let auth = flow::ClientAuth::new(settings.secret_in_body.map(|body| {
+            if body {
+                flow::AuthStyle::Body
+            } else {
+                flow::AuthStyle::Basic
+            }
+        }));
         Self {
             id,
             settings,
             provider,
+            auth,
         }
     }
 
@@ -81,19 +89,44 @@ impl OidcConnector {
         })
     }
 
-    /// The token request to the provider, with our client credentials.
+    /// The token request to the provider, with our client credentials in the style that
+    /// works (see [`flow::ClientAuth`]).
     async fn token_request(
         &self,
         endpoints: &Endpoints,
         grant: Grant<'_>,
     ) -> Result<CoreTokenResponse> {
+        let mut style = self.auth.first();
+        loop {
+            match self.token_request_as(endpoints, &grant, style).await {
+                Ok(response) => {
+                    self.auth.learn(style);
+                    return Ok(response);
+                }
+                Err(e) if flow::is_invalid_client(&e) => match self.auth.fallback(style) {
+                    Some(next) => style = next,
+                    None => return Err(flow::token_error(&self.id, &e)),
+                },
+                Err(e) => return Err(flow::token_error(&self.id, &e)),
+            }
+        }
+    }
+
+    async fn token_request_as(
+        &self,
+        endpoints: &Endpoints,
+        grant: &Grant<'_>,
+        style: flow::AuthStyle,
+    ) -> std::result::Result<CoreTokenResponse, TokenRequestError> {
         let s = &self.settings;
+        let invalid = |what: &str, e: openidconnect::url::ParseError| {
+            oauth2::RequestTokenError::Other(format!("{what}: {e}"))
+        };
         let token_url = TokenUrl::new(endpoints.token_url.clone())
-            .map_err(|e| self.fail(format!("token endpoint URL: {e}")))?;
-        let issuer =
-            IssuerUrl::new(s.issuer.clone()).map_err(|e| self.fail(format!("issuer URL: {e}")))?;
-        let redirect = RedirectUrl::new(s.redirect_uri.clone())
-            .map_err(|e| self.fail(format!("redirectURI: {e}")))?;
+            .map_err(|e| invalid("token endpoint URL", e))?;
+        let issuer = IssuerUrl::new(s.issuer.clone()).map_err(|e| invalid("issuer URL", e))?;
+        let redirect =
+            RedirectUrl::new(s.redirect_uri.clone()).map_err(|e| invalid("redirectURI", e))?;
         let mut client = CoreClient::new(
             ClientId::new(s.client_id.clone()),
             issuer,
@@ -101,32 +134,28 @@ impl OidcConnector {
         )
         .set_token_uri(token_url)
         .set_redirect_uri(redirect)
-        .set_auth_type(if s.secret_in_body {
-            AuthType::RequestBody
-        } else {
-            AuthType::BasicAuth
-        });
+        .set_auth_type(style.oauth2());
         if !s.client_secret.is_empty() {
-            client = client.set_client_secret(ClientSecret::new(s.client_secret.clone()));
+            client =
+                client.set_client_secret(ClientSecret::new(s.client_secret.expose().to_owned()));
         }
         let http = &self.provider.http;
-        let answer = match grant {
+        match grant {
             Grant::Code { code, verifier } => {
                 client
-                    .exchange_code(AuthorizationCode::new(code.to_owned()))
-                    .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+                    .exchange_code(AuthorizationCode::new((*code).to_owned()))
+                    .set_pkce_verifier(PkceCodeVerifier::new((*verifier).to_owned()))
                     .request_async(http)
                     .await
             }
             Grant::Refresh(token) => {
-                let token = RefreshToken::new(token.to_owned());
+                let token = RefreshToken::new((*token).to_owned());
                 client
                     .exchange_refresh_token(&token)
                     .request_async(http)
                     .await
             }
-        };
-        answer.map_err(|e| flow::token_error(&self.id, &e))
+        }
     }
 
     /// Verifies `raw` (signature, issuer, audience unless `any_audience`, expiry, nonce) and
@@ -150,11 +179,9 @@ impl OidcConnector {
                 )
             )
         ) {
-            let fresh = self
-                .provider
-                .refetch_keys(&endpoints)
-                .await
-                .map_err(|e| self.fail(format!("re-fetching the provider's keys: {e}")))?;
+            let fresh = self.provider.refetch_keys(&endpoints).await.map_err(|e| {
+                flow::unavailable(&self.id, format!("re-fetching the provider's keys: {e}"))
+            })?;
             attempt = self.verify(&fresh, &token, nonce, any_audience);
         }
         attempt.map_err(|e| self.fail(format!("the ID token was refused: {}", describe(&e))))?;
@@ -302,6 +329,12 @@ impl OidcConnector {
         Ok(identity)
     }
 }
+
+/// What `request_async` fails with.
+type TokenRequestError = oauth2::RequestTokenError<
+    crate::http::HttpError,
+    oauth2::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+>;
 
 enum Grant<'a> {
     Code { code: &'a str, verifier: &'a str },

@@ -93,6 +93,10 @@ pub(crate) struct Script {
     pub(crate) published: usize,
     /// Issuer to put in the discovery document instead of the real one.
     pub(crate) discovery_issuer: Option<String>,
+    /// Accept the client secret only in the form body (`client_secret_post`).
+    pub(crate) secret_in_body_only: bool,
+    /// The token endpoint is down: 503 with an HTML body, as a load balancer answers.
+    pub(crate) token_outage: bool,
 }
 
 /// Which key signs.
@@ -141,6 +145,8 @@ impl Provider {
             key_fetches: 0,
             published: 1,
             discovery_issuer: None,
+            secret_in_body_only: false,
+            token_outage: false,
         }));
         let keys = Arc::new(vec![SigningKey::generate("k1"), SigningKey::generate("k2")]);
         let rogue = Arc::new(SigningKey::generate("rogue"));
@@ -275,21 +281,30 @@ async fn token(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let (omit, refresh, claims) = {
+    let (omit, refresh, claims, body_only, outage) = {
         let mut script = s.script.lock().unwrap();
         script.token_requests.push((form.clone(), auth.clone()));
         (
             script.omit_id_token,
             script.refresh_token.clone(),
             script.claims.clone(),
+            script.secret_in_body_only,
+            script.token_outage,
         )
     };
+    if outage {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<html>upstream temporarily down</html>",
+        )
+            .into_response();
+    }
     let expected = format!(
         "Basic {}",
         STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
     let body_secret = form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
-    if auth != expected && !body_secret {
+    if (auth != expected || body_only) && !body_secret {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     match form.get("grant_type").map(String::as_str) {

@@ -135,6 +135,7 @@ fn key_fits(key: &Jwk, alg: SigningAlgorithm) -> bool {
     let type_ok = match alg {
         SigningAlgorithm::Rs256 => key.kty == "RSA",
         SigningAlgorithm::Es256 => key.kty == "EC" && key.crv.as_deref() == Some("P-256"),
+        SigningAlgorithm::EdDsa => key.kty == "OKP" && key.crv.as_deref() == Some("Ed25519"),
     };
     type_ok && (key.alg.is_empty() || key.alg == alg.as_str())
 }
@@ -169,6 +170,14 @@ fn verify_with(key: &Jwk, alg: SigningAlgorithm, input: &[u8], signature: &[u8])
             .verify(input, signature)
             .is_ok()
         }
+        SigningAlgorithm::EdDsa => {
+            let Some(x) = part(&key.x) else {
+                return false;
+            };
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &x)
+                .verify(input, signature)
+                .is_ok()
+        }
     }
 }
 
@@ -178,8 +187,8 @@ mod tests {
     use crate::signer::{generate_jwk, signing_key_from_jwk};
 
     #[tokio::test]
-    async fn sign_then_verify_both_algorithms() {
-        for alg in [SigningAlgorithm::Es256, SigningAlgorithm::Rs256] {
+    async fn sign_then_verify_every_algorithm() {
+        for alg in SigningAlgorithm::ALL {
             let private = generate_jwk(alg).unwrap();
             let key = signing_key_from_jwk(&private).unwrap();
             let token = sign_compact(key.as_ref(), br#"{"iss":"x"}"#).await.unwrap();
@@ -198,15 +207,24 @@ mod tests {
                 VerifyError::BadSignature
             );
             // Algorithm not allowed.
-            let other = if alg == SigningAlgorithm::Rs256 {
-                SigningAlgorithm::Es256
-            } else {
-                SigningAlgorithm::Rs256
-            };
+            let others: Vec<_> = SigningAlgorithm::ALL
+                .into_iter()
+                .filter(|a| *a != alg)
+                .collect();
             assert_eq!(
-                verify_compact(&token, &keys, &[other]).unwrap_err(),
+                verify_compact(&token, &keys, &others).unwrap_err(),
                 VerifyError::AlgorithmNotAllowed
             );
+            // A key of another type under the same kid is never used (no key confusion).
+            for other in &others {
+                let mut confused = generate_jwk(*other).unwrap().public_key();
+                confused.kid = private.kid.clone();
+                confused.alg = String::new();
+                assert_eq!(
+                    verify_compact(&token, &[confused], &SigningAlgorithm::ALL).unwrap_err(),
+                    VerifyError::UnknownKey
+                );
+            }
             // Unknown key.
             let stranger = generate_jwk(alg).unwrap().public_key();
             assert_eq!(
@@ -219,7 +237,7 @@ mod tests {
     #[test]
     fn refuses_none_hmac_and_garbage() {
         let keys = [generate_jwk(SigningAlgorithm::Es256).unwrap().public_key()];
-        let all = [SigningAlgorithm::Rs256, SigningAlgorithm::Es256];
+        let all = SigningAlgorithm::ALL;
         for header in [
             r#"{"alg":"none"}"#,
             r#"{"alg":"HS256"}"#,

@@ -98,13 +98,15 @@ pub struct TokenClaims {
     pub federated_claims: Option<FederatedClaims>,
 }
 
-/// The left half of SHA-256 of `value`, base64url: `at_hash` and `c_hash` for RS256 and ES256
-/// (OIDC Core §3.1.3.6, §3.3.2.11).
+/// The left half of the hash of `value`, base64url: `at_hash` and `c_hash` (OIDC Core
+/// §3.1.3.6, §3.3.2.11): SHA-256 for RS256 and ES256, SHA-512 for EdDSA with Ed25519 (OIDC Core
+/// errata set 2).
 pub fn half_hash(algorithm: SigningAlgorithm, value: &str) -> String {
     let digest = match algorithm {
         SigningAlgorithm::Rs256 | SigningAlgorithm::Es256 => {
             ring::digest::digest(&ring::digest::SHA256, value.as_bytes())
         }
+        SigningAlgorithm::EdDsa => ring::digest::digest(&ring::digest::SHA512, value.as_bytes()),
     };
     let bytes = digest.as_ref();
     b64url(&bytes[..bytes.len() / 2])

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 
 use super::{SigningAlgorithm, SigningKey};
 use crate::jose::{b64url, b64url_decode};
@@ -31,6 +31,7 @@ pub fn generate_jwk(algorithm: SigningAlgorithm) -> Result<Jwk> {
     let mut jwk = match algorithm {
         SigningAlgorithm::Rs256 => generate_rsa()?,
         SigningAlgorithm::Es256 => generate_p256()?,
+        SigningAlgorithm::EdDsa => generate_ed25519()?,
     };
     jwk.kid = kid;
     jwk.alg = algorithm.as_str().to_owned();
@@ -90,6 +91,20 @@ fn generate_p256() -> Result<Jwk> {
     })
 }
 
+/// An Ed25519 key (RFC 8037 §2): `x` is the public key, `d` the 32-byte seed.
+fn generate_ed25519() -> Result<Jwk> {
+    let seed = crate::ids::random_bytes::<32>()?;
+    let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|e| signing_error(format!("Ed25519 key rejected: {e}")))?;
+    Ok(Jwk {
+        kty: "OKP".into(),
+        crv: Some("Ed25519".into()),
+        x: Some(b64url(pair.public_key().as_ref())),
+        d: Some(b64url(seed)),
+        ..Jwk::default()
+    })
+}
+
 /// A key ready to sign, loaded from a private JWK.
 pub struct LocalKey {
     kid: String,
@@ -100,6 +115,7 @@ pub struct LocalKey {
 enum Pair {
     Rsa(ring::rsa::KeyPair),
     Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 impl std::fmt::Debug for LocalKey {
@@ -111,7 +127,7 @@ impl std::fmt::Debug for LocalKey {
     }
 }
 
-/// Loads a private JWK (RS256 or ES256) into a signing key.
+/// Loads a private JWK (RS256, ES256 or EdDSA) into a signing key.
 pub fn signing_key_from_jwk(jwk: &Jwk) -> Result<Arc<dyn SigningKey>> {
     Ok(Arc::new(LocalKey::from_jwk(jwk)?))
 }
@@ -169,6 +185,20 @@ impl LocalKey {
                 })?;
                 Pair::Ec(pair)
             }
+            SigningAlgorithm::EdDsa => {
+                if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
+                    return Err(signing_error(format!(
+                        "key {:?}: EdDSA needs an OKP Ed25519 key",
+                        jwk.kid
+                    )));
+                }
+                let (seed, public) = (member("d", &jwk.d)?, member("x", &jwk.x)?);
+                let pair =
+                    Ed25519KeyPair::from_seed_and_public_key(&seed, &public).map_err(|e| {
+                        signing_error(format!("key {:?}: Ed25519 key rejected: {e}", jwk.kid))
+                    })?;
+                Pair::Ed(pair)
+            }
         };
         Ok(Self {
             kid: jwk.kid.clone(),
@@ -206,6 +236,7 @@ impl SigningKey for LocalKey {
                 .sign(&rng, signing_input)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| signing_error("ES256 signing failed")),
+            Pair::Ed(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
         }
     }
 }
@@ -304,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn generated_keys_have_dex_shape_and_sign() {
-        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+        for alg in SigningAlgorithm::ALL {
             let jwk = generate_jwk(alg).unwrap();
             assert_eq!(jwk.kid.len(), 40);
             assert!(jwk.kid.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -319,6 +350,13 @@ mod tests {
         let n = b64url_decode(rsa.n.as_deref().unwrap()).unwrap();
         assert_eq!(n.len(), 256, "RSA-2048 modulus");
         assert_eq!(rsa.e.as_deref(), Some("AQAB"));
+        let ed = generate_jwk(SigningAlgorithm::EdDsa).unwrap();
+        assert_eq!(
+            (ed.kty.as_str(), ed.crv.as_deref()),
+            ("OKP", Some("Ed25519"))
+        );
+        assert_eq!(b64url_decode(ed.x.as_deref().unwrap()).unwrap().len(), 32);
+        assert!(ed.y.is_none());
     }
 
     #[test]
@@ -331,5 +369,13 @@ mod tests {
         let mut unknown = jwk;
         unknown.alg = "HS256".into();
         assert!(signing_key_from_jwk(&unknown).is_err());
+        let ed = generate_jwk(SigningAlgorithm::EdDsa).unwrap();
+        assert!(signing_key_from_jwk(&ed.public_key()).is_err());
+        let mut mismatched = ed.clone();
+        mismatched.x = generate_jwk(SigningAlgorithm::EdDsa).unwrap().x;
+        assert!(signing_key_from_jwk(&mismatched).is_err());
+        let mut wrong_curve = ed;
+        wrong_curve.crv = Some("X25519".into());
+        assert!(signing_key_from_jwk(&wrong_curve).is_err());
     }
 }

@@ -29,14 +29,26 @@ pub enum SigningAlgorithm {
     Rs256,
     /// ECDSA P-256 with SHA-256.
     Es256,
+    /// EdDSA with Ed25519 (RFC 8037): the fastest to sign and verify, the smallest keys and
+    /// signatures. The Kubernetes API server accepts it only when told to
+    /// (`--oidc-signing-algs=EdDSA` or `claimValidationRules`-era structured config).
+    EdDsa,
 }
 
 impl SigningAlgorithm {
+    /// Every algorithm oxidex signs and verifies with.
+    pub const ALL: [SigningAlgorithm; 3] = [
+        SigningAlgorithm::Rs256,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::EdDsa,
+    ];
+
     /// The JOSE `alg` name.
     pub const fn as_str(self) -> &'static str {
         match self {
             SigningAlgorithm::Rs256 => "RS256",
             SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
         }
     }
 
@@ -45,6 +57,7 @@ impl SigningAlgorithm {
         match name {
             "RS256" => Some(SigningAlgorithm::Rs256),
             "ES256" => Some(SigningAlgorithm::Es256),
+            "EdDSA" => Some(SigningAlgorithm::EdDsa),
             _ => None,
         }
     }
@@ -87,11 +100,11 @@ mod tests {
 
     #[test]
     fn algorithm_names() {
-        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256] {
+        for alg in SigningAlgorithm::ALL {
             assert_eq!(SigningAlgorithm::from_name(alg.as_str()), Some(alg));
         }
         assert_eq!(SigningAlgorithm::from_name("none"), None);
-        assert_eq!(SigningAlgorithm::from_name("EdDSA"), None);
+        assert_eq!(SigningAlgorithm::from_name("Ed25519"), None);
         assert_eq!(SigningAlgorithm::from_name("HS256"), None);
     }
 }
