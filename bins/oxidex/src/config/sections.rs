@@ -524,7 +524,15 @@ fn read_signer(
             let algorithm = match local.algorithm.as_str() {
                 "" | "RS256" => Some(SigningAlgorithm::RS256),
                 "ES256" => Some(SigningAlgorithm::ES256),
-                "EdDSA" => Some(SigningAlgorithm::EdDSA),
+                "EdDSA" => {
+                    issues.warn(
+                        &config_path.key("algorithm"),
+                        "EdDSA tokens cannot be verified by the Kubernetes API server (it accepts \
+                         RS, PS and ES algorithms only); use RS256 or ES256 if a cluster trusts \
+                         this issuer directly",
+                    );
+                    Some(SigningAlgorithm::EdDSA)
+                }
                 other => {
                     issues.error(
                         &config_path.key("algorithm"),

@@ -783,6 +783,16 @@ fn explicit_local_signer_needs_a_rotation_period() {
     assert_eq!(signer.keys_rotation_period, Duration::from_secs(12 * 3600));
     assert_eq!(signer.algorithm, SigningAlgorithm::ES256);
 
+    let eddsa = loads(&base(
+        "signer:\n  type: local\n  config:\n    keysRotationPeriod: 12h\n    algorithm: EdDSA\n",
+    ));
+    let Signer::Local(signer) = &eddsa.config.signer;
+    assert_eq!(signer.algorithm, SigningAlgorithm::EdDSA);
+    assert_has(
+        &eddsa.warnings,
+        "signer.config.algorithm: EdDSA tokens cannot be verified by the Kubernetes API server",
+    );
+
     let errs = errors(&base(
         "signer:\n  type: local\n  config:\n    algorithm: PS256\n",
     ));

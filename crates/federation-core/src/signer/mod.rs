@@ -30,8 +30,8 @@ pub enum SigningAlgorithm {
     /// ECDSA P-256 with SHA-256.
     Es256,
     /// EdDSA with Ed25519 (RFC 8037): the fastest to sign and verify, the smallest keys and
-    /// signatures. The Kubernetes API server accepts it only when told to
-    /// (`--oidc-signing-algs=EdDSA` or `claimValidationRules`-era structured config).
+    /// signatures. The Kubernetes API server cannot verify it (its OIDC authenticator takes
+    /// RS, PS and ES algorithms only): not for tokens a cluster checks itself.
     EdDsa,
 }
 
