@@ -1,5 +1,5 @@
 //! Hot vocabulary operations: hashing presented secrets, the `sub` and refresh-token codecs,
-//! Dex ids.
+//! Dex ids; and bcrypt at the default cost, the bound of password logins.
 #![allow(clippy::unwrap_used, reason = "benchmark setup")]
 
 use divan::black_box;
@@ -44,4 +44,12 @@ fn refresh_token_decode() -> Option<RefreshTokenValue> {
 #[divan::bench]
 fn dex_new_id() -> String {
     new_id().unwrap()
+}
+
+/// A password check at Dex's default bcrypt cost (10, what `examples/config-dev.yaml` and
+/// `htpasswd -B` write): the bound of whole password logins.
+#[divan::bench(sample_count = 20)]
+fn bcrypt_verify_cost_10(bencher: divan::Bencher) {
+    let hash = bcrypt::hash("password", 10).unwrap();
+    bencher.bench_local(|| bcrypt::verify(divan::black_box("password"), &hash).unwrap());
 }

@@ -75,8 +75,24 @@ pub fn acceptable_cost(hash: &str) -> bool {
     bcrypt::HashParts::from_str(hash).is_ok_and(|parts| (10..=16).contains(&parts.get_cost()))
 }
 
+/// Runs one bcrypt check on the blocking pool, at most one per CPU at a time. The semaphore is
+/// fair (first come, first served), so under a burst of logins each completes in turn at the
+/// bcrypt rate, instead of all of them sharing the CPUs and finishing together, late.
+async fn with_bcrypt_slot<T: Send + 'static>(
+    check: impl FnOnce() -> T + Send + 'static,
+) -> std::result::Result<T, String> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+    });
+    let _slot = slots.acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(check)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn bcrypt_verify(password: String, hash: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    with_bcrypt_slot(move || {
         if password.len() > 72 {
             return Ok(false);
         }
@@ -112,7 +128,7 @@ impl PasswordConnector for LocalConnector {
         let Some(record) = record else {
             // Same cost as a real check, result ignored.
             let password = password.to_owned();
-            let _ = tokio::task::spawn_blocking(move || {
+            let _ = with_bcrypt_slot(move || {
                 bcrypt::verify(password.as_bytes(), dummy_hash()).unwrap_or(false)
             })
             .await;

@@ -61,6 +61,8 @@ pub enum RotationOutcome {
 struct Loaded {
     signing: Arc<dyn SigningKey>,
     validation: Vec<Jwk>,
+    /// `validation` as the `/keys` document, serialized once.
+    key_set_json: Arc<[u8]>,
     next_rotation: DateTime<Utc>,
 }
 
@@ -166,6 +168,10 @@ impl Signer for LocalSigner {
     async fn validation_keys(&self) -> Result<Vec<Jwk>> {
         Ok(self.current().validation.clone())
     }
+
+    async fn key_set_json(&self) -> Result<Arc<[u8]>> {
+        Ok(self.current().key_set_json.clone())
+    }
 }
 
 /// Decides and, if due, performs one rotation; returns what happened and the keys to use.
@@ -255,9 +261,11 @@ fn load(keys: &SigningKeys) -> Result<Loaded> {
             .iter()
             .map(|v| v.public_key.public_key()),
     );
+    let key_set_json = super::key_set_document(&validation)?;
     Ok(Loaded {
         signing,
         validation,
+        key_set_json,
         next_rotation: keys.next_rotation,
     })
 }

@@ -92,6 +92,23 @@ pub trait Signer: Send + Sync {
     /// Public keys for `/keys`: the signing key, the next key once published, and retired keys
     /// until the tokens they signed have expired.
     async fn validation_keys(&self) -> Result<Vec<Jwk>>;
+
+    /// The same keys as the JSON Web Key Set document `/keys` serves (`{"keys": [...]}`). The
+    /// default serializes [`Self::validation_keys`] on every call; [`LocalSigner`] serializes
+    /// once per key set, so `/keys` answers from ready bytes.
+    async fn key_set_json(&self) -> Result<Arc<[u8]>> {
+        let keys = self.validation_keys().await?;
+        key_set_document(&keys)
+    }
+}
+
+/// `{"keys": keys}` as JSON bytes.
+pub fn key_set_document(keys: &[Jwk]) -> Result<Arc<[u8]>> {
+    serde_json::to_vec(&serde_json::json!({ "keys": keys }))
+        .map(Arc::from)
+        .map_err(|e| crate::Error::Signing {
+            message: format!("serializing the key set: {e}"),
+        })
 }
 
 #[cfg(test)]
