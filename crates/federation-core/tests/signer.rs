@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use oxidex_core::clock::ManualClock;
+use oxidex_core::clock::{Clock, ManualClock};
 use oxidex_core::jose::{sign_compact, verify_compact};
 use oxidex_core::signer::{
     LocalSigner, LocalSignerConfig, RotationOutcome, Signer, SigningAlgorithm,
@@ -341,4 +341,72 @@ async fn zero_rotation_period_is_refused() {
     bad.rotation_period = Duration::zero();
     let err = LocalSigner::open(store, clock, bad).await.unwrap_err();
     assert!(err.to_string().contains("keysRotationPeriod"), "{err}");
+}
+
+/// An API server caches `/keys` for the `max-age` it was given; across several rotations,
+/// every token signed while such a cached copy is still fresh verifies against that copy
+/// (the next key is published before it signs, and max-age never outlasts it).
+#[tokio::test]
+async fn a_cached_key_set_verifies_every_token_while_it_is_fresh() {
+    let store = Store::new(Arc::new(MemoryStorage::new()));
+    let clock = Arc::new(ManualClock::new(start()));
+    let period = Duration::hours(1);
+    let signer = LocalSigner::open(
+        store,
+        clock.clone(),
+        LocalSignerConfig {
+            algorithm: SigningAlgorithm::Es256,
+            rotation_period: period,
+            id_token_lifetime: Duration::hours(1),
+        },
+    )
+    .await
+    .unwrap();
+    // Every minute over three rotations: (fetched at, keys, max-age) and (signed at, token),
+    // with the rotation check running at each step as `serve` runs it. A copy fetched in the
+    // last two minutes before a rotation gets the two-minute floor and meets tokens of the
+    // key that was next when it was fetched.
+    let step = Duration::minutes(1);
+    let mut caches = Vec::new();
+    let mut tokens = Vec::new();
+    for _ in 0..(3 * 60 + 1) {
+        signer.tick().await.unwrap();
+        let now = clock.now();
+        let max_age = Duration::from_std(signer.key_set_max_age()).unwrap();
+        assert!(
+            max_age >= Duration::minutes(2) && max_age <= period,
+            "{max_age}"
+        );
+        caches.push((now, signer.validation_keys().await.unwrap(), max_age));
+        tokens.push((now, sign(&signer).await));
+        clock.advance(step);
+    }
+    let mut checked = 0;
+    let mut across_a_rotation = 0;
+    for (fetched, keys, max_age) in &caches {
+        for (signed, token) in &tokens {
+            if signed < fetched || *signed >= *fetched + *max_age {
+                continue;
+            }
+            let verified = verify_compact(token, keys, &SigningAlgorithm::ALL);
+            assert!(
+                verified.is_ok(),
+                "a key set fetched at {fetched} (max-age {max_age}) misses the token of {signed}"
+            );
+            checked += 1;
+            let kid_of = |t: &str| {
+                let header = t.split('.').next().unwrap();
+                let bytes = oxidex_core::jose::b64url_decode(header).unwrap();
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["kid"].clone()
+            };
+            if keys.first().map(|k| serde_json::json!(k.kid)) != Some(kid_of(token)) {
+                across_a_rotation += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    assert!(
+        across_a_rotation > 0,
+        "some cached copies met tokens of the key that was next when they were fetched"
+    );
 }

@@ -298,12 +298,21 @@ async fn whole_flow(path: &str) {
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])
     );
-    let keys: serde_json::Value = reqwest::get(format!("{}/keys", r.issuer))
-        .await
+    let response = reqwest::get(format!("{}/keys", r.issuer)).await.unwrap();
+    // Dex's caching rule: until the next rotation, at least two minutes, never longer than
+    // the rotation period (6 h by default); the next key is already in the set.
+    let cache = response.headers()["cache-control"]
+        .to_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .to_owned();
+    let max_age: u64 = cache
+        .strip_prefix("max-age=")
+        .and_then(|rest| rest.strip_suffix(", must-revalidate"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{cache}"));
+    assert!((120..=6 * 3600).contains(&max_age), "{cache}");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let keys: serde_json::Value = response.json().await.unwrap();
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     assert!(
         keys["keys"][0].get("d").is_none(),

@@ -172,6 +172,23 @@ impl Signer for LocalSigner {
     async fn key_set_json(&self) -> Result<Arc<[u8]>> {
         Ok(self.current().key_set_json.clone())
     }
+
+    /// The time until the next rotation, at least two minutes (Dex), never more than the
+    /// rotation period. A key set fetched now holds the next key too, so it verifies every
+    /// token signed until the rotation after next: at least one period from now.
+    fn key_set_max_age(&self) -> std::time::Duration {
+        let period = self.config.rotation_period;
+        let until_rotation = self.next_rotation() - self.clock.now();
+        let floor = super::KEY_SET_MIN_MAX_AGE;
+        let seconds = until_rotation.num_seconds().min(period.num_seconds());
+        let age = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+        age.max(floor).min(
+            period
+                .to_std()
+                .unwrap_or(floor)
+                .max(std::time::Duration::from_secs(1)),
+        )
+    }
 }
 
 /// Decides and, if due, performs one rotation; returns what happened and the keys to use.

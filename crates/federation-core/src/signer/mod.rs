@@ -100,7 +100,17 @@ pub trait Signer: Send + Sync {
         let keys = self.validation_keys().await?;
         key_set_document(&keys)
     }
+
+    /// How long a relying party may cache the key set (`Cache-Control: max-age` on `/keys`)
+    /// and still find the key of every token it is handed. The default is Dex's fixed floor;
+    /// [`LocalSigner`] answers the time until its next rotation, as Dex does.
+    fn key_set_max_age(&self) -> std::time::Duration {
+        KEY_SET_MIN_MAX_AGE
+    }
 }
+
+/// Dex's smallest `/keys` max-age (two minutes).
+pub const KEY_SET_MIN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// `{"keys": keys}` as JSON bytes.
 pub fn key_set_document(keys: &[Jwk]) -> Result<Arc<[u8]>> {

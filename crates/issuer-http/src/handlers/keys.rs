@@ -26,13 +26,19 @@ pub(crate) async fn discovery(AxumState(state): AxumState<Arc<State>>) -> Respon
 /// `/keys`: the JSON Web Key Set (RFC 7517 §5), from bytes the signer serialized once per
 /// key set.
 pub(crate) async fn keys(AxumState(state): AxumState<Arc<State>>) -> Response {
-    match state.engine.signer().key_set_json().await {
+    let signer = state.engine.signer();
+    match signer.key_set_json().await {
         // `{"keys":[]}` is 11 bytes: anything longer holds a key.
         Ok(json) if json.len() > 11 => (
             [
                 (
                     header::CACHE_CONTROL,
-                    HeaderValue::from_static("max-age=600, must-revalidate"),
+                    // Dex: until the next rotation (at least two minutes).
+                    HeaderValue::from_str(&format!(
+                        "max-age={}, must-revalidate",
+                        signer.key_set_max_age().as_secs()
+                    ))
+                    .unwrap_or(HeaderValue::from_static("max-age=120, must-revalidate")),
                 ),
                 (
                     header::CONTENT_TYPE,
