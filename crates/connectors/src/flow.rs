@@ -226,10 +226,7 @@ pub(crate) fn is_invalid_client<T: oauth2::ErrorResponse>(
 
 /// An upstream that cannot be reached or answers with a server error: temporary.
 pub(crate) fn unavailable(connector_id: &str, message: impl Into<String>) -> Error {
-    Error::UpstreamUnavailable {
-        connector_id: connector_id.to_owned(),
-        message: message.into(),
-    }
+    Error::upstream_unavailable(connector_id, message)
 }
 
 /// A failed token-endpoint call: the OAuth error the provider answered (e.g.

@@ -197,6 +197,14 @@ impl Error {
         )
     }
 
+    /// [`Error::UpstreamUnavailable`] for connector `connector_id`.
+    pub fn upstream_unavailable(connector_id: &str, message: impl Into<String>) -> Self {
+        Error::UpstreamUnavailable {
+            connector_id: connector_id.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// [`Error::NotFound`] for `key`.
     pub fn not_found(kind: RecordKind, key: &str) -> Self {
         Error::NotFound {

@@ -100,16 +100,6 @@ pub(crate) fn upstream(connector_id: &str, message: String, source: Option<LdapE
     }
 }
 
-/// The error for a server that cannot be reached, does not answer in time or says it is busy
-/// or unavailable: temporary, so a refresh answers `server_error` (retry) rather than
-/// `invalid_grant` (log in again).
-pub(crate) fn unavailable(connector_id: &str, message: String) -> Error {
-    Error::UpstreamUnavailable {
-        connector_id: connector_id.to_owned(),
-        message,
-    }
-}
-
 /// Result codes that mean "try again later": busy (51), unavailable (52), unwilling because
 /// of load is not among them (53 is a policy answer).
 pub(crate) fn temporary_code(code: u32) -> bool {
@@ -177,11 +167,11 @@ impl<'a> Session<'a> {
                 return Err(if certificate {
                     upstream(connector_id, message, Some(e))
                 } else {
-                    unavailable(connector_id, message)
+                    Error::upstream_unavailable(connector_id, message)
                 });
             }
             Err(_) => {
-                return Err(unavailable(
+                return Err(Error::upstream_unavailable(
                     connector_id,
                     format!(
                         "cannot connect to {} ({how}): no answer within {timeout:?}",
@@ -213,9 +203,10 @@ impl<'a> Session<'a> {
         )
     }
 
-    /// A temporary failure talking to the server (see [`unavailable`]).
+    /// A temporary failure talking to the server (busy, unreachable, silent): a refresh during
+    /// it answers `server_error` (retry), not `invalid_grant`.
     fn down(&self, message: String) -> Error {
-        unavailable(
+        Error::upstream_unavailable(
             self.connector_id,
             format!("{} (server {})", message, self.settings.address),
         )

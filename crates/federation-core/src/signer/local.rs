@@ -177,17 +177,13 @@ impl Signer for LocalSigner {
     /// rotation period. A key set fetched now holds the next key too, so it verifies every
     /// token signed until the rotation after next: at least one period from now.
     fn key_set_max_age(&self) -> std::time::Duration {
-        let period = self.config.rotation_period;
-        let until_rotation = self.next_rotation() - self.clock.now();
         let floor = super::KEY_SET_MIN_MAX_AGE;
-        let seconds = until_rotation.num_seconds().min(period.num_seconds());
-        let age = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
-        age.max(floor).min(
-            period
-                .to_std()
-                .unwrap_or(floor)
-                .max(std::time::Duration::from_secs(1)),
-        )
+        let period = self.config.rotation_period.to_std().unwrap_or(floor);
+        // Overdue (negative) counts as zero, and so gets the floor.
+        let until_rotation = (self.next_rotation() - self.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        until_rotation.clamp(floor.min(period), period)
     }
 }
 
